@@ -51,16 +51,17 @@ apt_private_version() {
 	apt-cache $(apt_private_opts) policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}'
 }
 
-# Run a command with a progress line every 30 s, output to a log file.
+# Run a command with output to a log file and a progress line every 30 s.
 run_logged() {
 	local log=$1; shift
-	local t0=$SECONDS
+	local t0=$SECONDS n=0
 	"$@" >"$log" 2>&1 &
 	local pid=$!
 	while kill -0 $pid 2>/dev/null; do
-		sleep 5
-		if (( (SECONDS - t0) % 30 < 5 )) && kill -0 $pid 2>/dev/null; then
-			printf '    ... %ss, %s\n' $((SECONDS - t0)) "$(tail -n1 "$log" | cut -c1-100)" >&2
+		sleep 1
+		n=$((n + 1))
+		if [ $((n % 30)) = 0 ] && kill -0 $pid 2>/dev/null; then
+			printf '    ... %ss: %s\n' $((SECONDS - t0)) "$(tail -n1 "$log" | cut -c1-90)" >&2
 		fi
 	done
 	wait $pid

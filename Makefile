@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+# famfs over FUSE: workbench entry points.  See README.md.
+#
+#   make demo        build everything, boot the guest, show famfs at work
+#   make check       every test layer; ends with "N passed, N failed"
+#
+#   make deps fetch assemble refresh kernel libfuse tools vm series clean
+#   FLAVOUR=debug|perf selects the kernel for kernel/vm/check/demo.
+
+FLAVOUR ?= debug
+S := scripts
+export FLAVOUR
+
+.PHONY: all deps fetch assemble refresh kernel kernel-perf libfuse tools vm check demo series clean distclean
+
+all: kernel libfuse tools
+
+deps:
+	@$(S)/deps
+
+fetch: deps
+	@$(S)/fetch
+
+assemble: fetch
+	@$(S)/assemble
+
+refresh:
+	@$(S)/refresh
+
+kernel: assemble
+	@$(S)/kbuild $(FLAVOUR)
+
+kernel-perf: assemble
+	@$(S)/kbuild perf
+
+libfuse: assemble
+	@$(S)/lbuild
+
+tools: deps
+	@mkdir -p build/tools
+	@cc -O2 -Wall -Wextra -Werror -o build/tools/daxio $(S)/tools/daxio.c
+
+# make vm CMD='uname -a'
+vm: tools
+	@$(S)/vm --kernel $(FLAVOUR) -- $(or $(CMD),true)
+
+check: all
+	@$(S)/check
+
+demo: all
+	@$(S)/demo
+
+series: assemble
+	@$(S)/export-series
+
+clean:
+	rm -rf build/kernel-* build/libfuse-* build/vm build/check build/tools
+
+distclean:
+	rm -rf build
