@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "write")) {
 		p = map(argv[2], off, strlen(s), PROT_READ | PROT_WRITE);
 		memcpy(p, s, strlen(s));
-		return msync(p - ((unsigned long)p & 4095), 4096, MS_SYNC) ? 2 : 0;
+		__sync_synchronize();	/* devdax mappings are not msync()able */
+		return 0;
 	}
 	if (!strcmp(argv[1], "read")) {
 		size_t len = strtoul(s, NULL, 0);
