@@ -34,7 +34,7 @@ kernel-perf: assemble
 	@$(S)/kbuild perf
 
 libfuse: assemble
-	@$(S)/lbuild
+	@if [ -x $(S)/lbuild ]; then $(S)/lbuild; else echo "libfuse: no fork in the tree yet, nothing to build"; fi
 
 tools: deps
 	@mkdir -p build/tools
