@@ -52,7 +52,7 @@ struct famfs_daxdev {
  * @dev: entries, indexed by the device index of the fmaps
  */
 struct famfs_devtable {
-	struct mutex lock;
+	struct mutex lock;	/* serializes filling entries */
 	struct famfs_daxdev dev[FAMFS_MAX_DAXDEVS];
 };
 
@@ -328,6 +328,7 @@ int famfs_fmap_resolve(const struct famfs_fmap *fmap, u64 pos, u64 len,
 
 static struct famfs_devtable *famfs_devtable(struct fuse_conn *fc)
 {
+	/* Pairs with cmpxchg() below: the table is initialized when seen. */
 	struct famfs_devtable *table = smp_load_acquire(&fc->famfs_devs);
 	struct famfs_devtable *old;
 
@@ -423,6 +424,7 @@ static int famfs_daxdev_install(struct fuse_conn *fc,
 				    index, name, err);
 		return err;
 	}
+	/* Pairs with smp_load_acquire() in famfs_get_daxdevs(). */
 	smp_store_release(&table->dev[index].dax, dax);
 	return 0;
 }
@@ -431,8 +433,8 @@ static int famfs_get_daxdev(struct fuse_mount *fm,
 			    struct famfs_devtable *table, u32 index)
 {
 	struct fuse_get_daxdev_in in = { .daxdev_num = index };
+	struct fuse_args args = {};
 	struct fuse_daxdev_out out;
-	FUSE_ARGS(args);
 	ssize_t ret;
 
 	args.opcode = FUSE_GET_DAXDEV;
@@ -471,6 +473,7 @@ static int famfs_get_daxdevs(struct fuse_mount *fm,
 	if (!table)
 		return -ENOMEM;
 	for_each_set_bit(i, &bits, FAMFS_MAX_DAXDEVS) {
+		/* Pairs with smp_store_release() in famfs_daxdev_install(). */
 		if (smp_load_acquire(&table->dev[i].dax))
 			continue;
 		err = famfs_get_daxdev(fm, table, i);
@@ -517,9 +520,9 @@ static const struct address_space_operations famfs_dax_aops = {
 static struct famfs_fmap *famfs_get_fmap(struct fuse_mount *fm,
 					 struct inode *inode)
 {
-	struct fuse_getxattr_in in = { .size = FAMFS_FMAP_MAX };
 	void *buf __free(kvfree) = kvmalloc(FAMFS_FMAP_MAX, GFP_KERNEL);
-	FUSE_ARGS(args);
+	struct fuse_getxattr_in in = { .size = FAMFS_FMAP_MAX };
+	struct fuse_args args = {};
 	ssize_t ret;
 
 	if (!buf)
@@ -572,6 +575,7 @@ int fuse_famfs_open(struct fuse_mount *fm, struct inode *inode)
 		spin_unlock(&fi->lock);
 		inode->i_data.a_ops = &famfs_dax_aops;
 		inode_set_flags(inode, S_DAX, S_DAX);
+		/* Publish the map after the size, aops and S_DAX it implies. */
 		smp_store_release(&fi->famfs_fmap, fmap);
 		fmap = NULL;
 	}
@@ -610,6 +614,7 @@ static int famfs_file_check(struct inode *inode, struct famfs_fmap *fmap)
 
 static struct famfs_fmap *famfs_fmap(struct inode *inode)
 {
+	/* Pairs with smp_store_release() in fuse_famfs_open(). */
 	return smp_load_acquire(&get_fuse_inode(inode)->famfs_fmap);
 }
 

@@ -82,48 +82,172 @@ struct parse_case {
 };
 
 #define HDR(b)	((struct fuse_famfs_fmap_header *)(b)->data)
-#define SE(b, i) ((struct fuse_famfs_simple_ext *)((b)->data + sizeof(struct fuse_famfs_fmap_header)) + (i))
-#define IE(b)	((struct fuse_famfs_iext *)((b)->data + sizeof(struct fuse_famfs_fmap_header)))
+#define SE(b, i)	((struct fuse_famfs_simple_ext *)(HDR(b) + 1) + (i))
+#define IE(b)	((struct fuse_famfs_iext *)(HDR(b) + 1))
 #define STRIP(b, i) ((struct fuse_famfs_simple_ext *)(IE(b) + 1) + (i))
 
-static void mk_version(struct fmap_buf *b) { mk_simple(b); HDR(b)->fmap_version = 2; }
-static void mk_version0(struct fmap_buf *b) { mk_simple(b); HDR(b)->fmap_version = 0; }
-static void mk_ftype(struct fmap_buf *b) { mk_simple(b); HDR(b)->file_type = 3; }
-static void mk_ftype_log(struct fmap_buf *b) { mk_simple(b); HDR(b)->file_type = FUSE_FAMFS_FILE_LOG; }
-static void mk_etype(struct fmap_buf *b) { mk_simple(b); HDR(b)->ext_type = 2; }
-static void mk_next0(struct fmap_buf *b) { mk_simple(b); HDR(b)->nextents = 0; }
-static void mk_next33(struct fmap_buf *b) { mk_simple(b); HDR(b)->nextents = 33; }
-static void mk_next_huge(struct fmap_buf *b) { mk_simple(b); HDR(b)->nextents = U32_MAX; }
-static void mk_short_hdr(struct fmap_buf *b) { mk_simple(b); b->len = sizeof(struct fuse_famfs_fmap_header) - 1; }
-static void mk_empty(struct fmap_buf *b) { mk_simple(b); b->len = 0; }
-static void mk_short_ext(struct fmap_buf *b) { mk_simple(b); b->len -= 1; }
-static void mk_claims_more(struct fmap_buf *b) { mk_simple(b); HDR(b)->nextents = 4; }
-static void mk_trailing(struct fmap_buf *b) { mk_simple(b); b->data[b->len] = 1; b->len += 8; }
-static void mk_trailing_zero(struct fmap_buf *b) { mk_simple(b); b->len += 64; }
-static void mk_off_unaligned(struct fmap_buf *b) { mk_simple(b); SE(b, 1)->se_offset = 4096; }
-static void mk_len_unaligned(struct fmap_buf *b) { mk_simple(b); SE(b, 2)->se_len = 4 * M2 + 4096; }
-static void mk_len0(struct fmap_buf *b) { mk_simple(b); SE(b, 1)->se_len = 0; }
-static void mk_dev24(struct fmap_buf *b) { mk_simple(b); SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS; }
-static void mk_dev_big(struct fmap_buf *b) { mk_simple(b); SE(b, 1)->se_devindex = 1U << 31; }
-static void mk_dev23(struct fmap_buf *b) { mk_simple(b); SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS - 1; }
-static void mk_end_overflow(struct fmap_buf *b) { mk_simple(b); SE(b, 0)->se_offset = U64_MAX - M2 + 1; }
+static void mk_version(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->fmap_version = 2;
+}
+
+static void mk_version0(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->fmap_version = 0;
+}
+
+static void mk_ftype(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->file_type = 3;
+}
+
+static void mk_ftype_log(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->file_type = FUSE_FAMFS_FILE_LOG;
+}
+
+static void mk_etype(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->ext_type = 2;
+}
+
+static void mk_next0(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->nextents = 0;
+}
+
+static void mk_next33(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->nextents = 33;
+}
+
+static void mk_next_huge(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->nextents = U32_MAX;
+}
+
+static void mk_short_hdr(struct fmap_buf *b)
+{
+	mk_simple(b);
+	b->len = sizeof(struct fuse_famfs_fmap_header) - 1;
+}
+
+static void mk_empty(struct fmap_buf *b)
+{
+	mk_simple(b);
+	b->len = 0;
+}
+
+static void mk_short_ext(struct fmap_buf *b)
+{
+	mk_simple(b);
+	b->len -= 1;
+}
+
+static void mk_claims_more(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->nextents = 4;
+}
+
+static void mk_trailing(struct fmap_buf *b)
+{
+	mk_simple(b);
+	b->data[b->len] = 1;
+	b->len += 8;
+}
+
+static void mk_trailing_zero(struct fmap_buf *b)
+{
+	mk_simple(b);
+	b->len += 64;
+}
+
+static void mk_off_unaligned(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 1)->se_offset = 4096;
+}
+
+static void mk_len_unaligned(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 2)->se_len = 4 * M2 + 4096;
+}
+
+static void mk_len0(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 1)->se_len = 0;
+}
+
+static void mk_dev24(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS;
+}
+
+static void mk_dev_big(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 1)->se_devindex = 1U << 31;
+}
+
+static void mk_dev23(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS - 1;
+}
+
+static void mk_end_overflow(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 0)->se_offset = U64_MAX - M2 + 1;
+}
+
 static void mk_sum_overflow(struct fmap_buf *b)
 {
 	fb_hdr(b, FUSE_FAMFS_EXT_SIMPLE, 2, 4 * M2);
 	fb_se(b, 0, 0, U64_MAX - M2 + 1);
 	fb_se(b, 1, 0, U64_MAX - M2 + 1);
 }
-static void mk_short_cover(struct fmap_buf *b) { mk_simple(b); HDR(b)->file_size = 7 * M2 + 1; }
-static void mk_exact_cover(struct fmap_buf *b) { mk_simple(b); HDR(b)->file_size = 7 * M2; }
-static void mk_size0(struct fmap_buf *b) { mk_simple(b); HDR(b)->file_size = 0; }
+
+static void mk_short_cover(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->file_size = 7 * M2 + 1;
+}
+
+static void mk_exact_cover(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->file_size = 7 * M2;
+}
+
+static void mk_size0(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->file_size = 0;
+}
+
 static void mk_max_simple(struct fmap_buf *b)
 {
 	int i;
 
-	fb_hdr(b, FUSE_FAMFS_EXT_SIMPLE, FUSE_FAMFS_MAX_EXTENTS, FUSE_FAMFS_MAX_EXTENTS * M2);
+	fb_hdr(b, FUSE_FAMFS_EXT_SIMPLE, FUSE_FAMFS_MAX_EXTENTS,
+	       FUSE_FAMFS_MAX_EXTENTS * M2);
 	for (i = 0; i < FUSE_FAMFS_MAX_EXTENTS; i++)
 		fb_se(b, i % FAMFS_MAX_DAXDEVS, i * M2, M2);
 }
+
 static void mk_max_interleave(struct fmap_buf *b)
 {
 	int i, j;
@@ -134,16 +258,59 @@ static void mk_max_interleave(struct fmap_buf *b)
 		for (j = 0; j < FUSE_FAMFS_MAX_STRIPS; j++)
 			fb_se(b, j % FAMFS_MAX_DAXDEVS, (i * 64 + j) * M2, M2);
 	}
-	HDR(b)->file_size = (u64)FUSE_FAMFS_MAX_EXTENTS * FUSE_FAMFS_MAX_STRIPS * M2;
+	HDR(b)->file_size = (u64)FUSE_FAMFS_MAX_EXTENTS *
+			    FUSE_FAMFS_MAX_STRIPS * M2;
 }
-static void mk_ie_nstrips0(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nstrips = 0; }
-static void mk_ie_nstrips33(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nstrips = 33; }
-static void mk_ie_nstrips_big(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nstrips = 1U << 31; }
-static void mk_ie_nstrips_more(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nstrips = 4; }
-static void mk_ie_chunk0(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_chunk_size = 0; }
-static void mk_ie_chunk_unaligned(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_chunk_size = M2 + 4096; }
-static void mk_ie_nbytes0(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nbytes = 0; HDR(b)->file_size = 0; }
-static void mk_ie_strip_short(struct fmap_buf *b) { mk_interleave(b); STRIP(b, 0)->se_len = M2; }
+
+static void mk_ie_nstrips0(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nstrips = 0;
+}
+
+static void mk_ie_nstrips33(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nstrips = 33;
+}
+
+static void mk_ie_nstrips_big(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nstrips = 1U << 31;
+}
+
+static void mk_ie_nstrips_more(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nstrips = 4;
+}
+
+static void mk_ie_chunk0(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_chunk_size = 0;
+}
+
+static void mk_ie_chunk_unaligned(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_chunk_size = M2 + 4096;
+}
+
+static void mk_ie_nbytes0(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nbytes = 0;
+	HDR(b)->file_size = 0;
+}
+
+static void mk_ie_strip_short(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	STRIP(b, 0)->se_len = M2;
+}
+
 static void mk_ie_last_partial_ok(struct fmap_buf *b)
 {
 	/* 4 chunks + 1 MiB over 2 strips: strip 0 needs 2 chunks + 1 MiB. */
@@ -152,6 +319,7 @@ static void mk_ie_last_partial_ok(struct fmap_buf *b)
 	fb_se(b, 0, 0, 3 * M2);
 	fb_se(b, 1, 0, 2 * M2);
 }
+
 static void mk_ie_long_strips(struct fmap_buf *b)
 {
 	/* As the public famfs server sends: strips longer than needed. */
@@ -159,10 +327,30 @@ static void mk_ie_long_strips(struct fmap_buf *b)
 	STRIP(b, 0)->se_len = 64 * M2;
 	STRIP(b, 2)->se_len = 32 * M2;
 }
-static void mk_ie_short_strips(struct fmap_buf *b) { mk_interleave(b); b->len -= sizeof(struct fuse_famfs_simple_ext); }
-static void mk_ie_cover(struct fmap_buf *b) { mk_interleave(b); HDR(b)->file_size += 1; }
-static void mk_ie_strip_dev24(struct fmap_buf *b) { mk_interleave(b); STRIP(b, 1)->se_devindex = 24; }
-static void mk_ie_nbytes_huge(struct fmap_buf *b) { mk_interleave(b); IE(b)->ie_nbytes = U64_MAX; }
+
+static void mk_ie_short_strips(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	b->len -= sizeof(struct fuse_famfs_simple_ext);
+}
+
+static void mk_ie_cover(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	HDR(b)->file_size += 1;
+}
+
+static void mk_ie_strip_dev24(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	STRIP(b, 1)->se_devindex = 24;
+}
+
+static void mk_ie_nbytes_huge(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	IE(b)->ie_nbytes = U64_MAX;
+}
 
 static const struct parse_case parse_cases[] = {
 	{ "valid simple", mk_simple, 0 },
@@ -283,11 +471,14 @@ static const struct resolve_case resolve_cases[] = {
 	{ "interleave chunk 1", mk_interleave, M2, 4096, 0, 1, 2 * M2, 4096 },
 	{ "interleave chunk 2", mk_interleave, 2 * M2 + 5, 10, 0, 2, 8 * M2 + 5, 10 },
 	{ "interleave chunk 3, stripe 1", mk_interleave, 3 * M2, 3 * M2, 0, 0, M2, M2 },
-	{ "interleave chunk 4, stripe 1", mk_interleave, 4 * M2 + 7, M2, 0, 1, 3 * M2 + 7, M2 - 7 },
+	{ "interleave chunk 4, stripe 1", mk_interleave, 4 * M2 + 7, M2,
+	  0, 1, 3 * M2 + 7, M2 - 7 },
 	{ "interleave last partial chunk", mk_interleave, 5 * M2, M2, 0, 2, 9 * M2, M2 / 2 },
-	{ "interleave last byte", mk_interleave, 5 * M2 + M2 / 2 - 1, M2, 0, 2, 9 * M2 + M2 / 2 - 1, 1 },
+	{ "interleave last byte", mk_interleave, 5 * M2 + M2 / 2 - 1, M2,
+	  0, 2, 9 * M2 + M2 / 2 - 1, 1 },
 	{ "interleave past the map", mk_interleave, 5 * M2 + M2 / 2, 1, -EIO },
-	{ "interleave 32x32 second extent", mk_max_interleave, 33 * M2 + 1, 8, 0, 1, 65 * M2 + 1, 8 },
+	{ "interleave 32x32 second extent", mk_max_interleave, 33 * M2 + 1, 8,
+	  0, 1, 65 * M2 + 1, 8 },
 };
 
 static void resolve_case_desc(const struct resolve_case *c, char *desc)
