@@ -61,7 +61,7 @@ static char *map(const char *dev, unsigned long long off, size_t len, int prot)
 	}
 	start = (base + off) & ~(WINDOW - 1);
 	span = ((base + off + len + WINDOW - 1) & ~(WINDOW - 1)) - start;
-	fd = open(path, prot & PROT_WRITE ? O_RDWR | O_SYNC : O_RDONLY | O_SYNC);
+	fd = open(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY);
 	if (fd < 0)
 		die(path);
 	p = mmap(NULL, span, prot, MAP_SHARED, fd, start);

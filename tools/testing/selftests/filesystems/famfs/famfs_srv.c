@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * famfs selftest FUSE server: see famfs_srv.h.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "famfs_srv.h"
+
+#define ROOT_ID		FUSE_ROOT_ID
+#define FILE_ID0	100
+#define BUFSZ		(1 << 20) + 4096
+
+static void reply(struct srv *s, uint64_t unique, int err, const void *p,
+		  size_t len)
+{
+	struct fuse_out_header oh = {
+		.len = sizeof(oh) + (err ? 0 : len),
+		.error = -err,
+		.unique = unique,
+	};
+	unsigned char buf[sizeof(oh) + FAMFS_FMAP_MAX + 64];
+
+	if (len > sizeof(buf) - sizeof(oh))
+		len = sizeof(buf) - sizeof(oh);
+	memcpy(buf, &oh, sizeof(oh));
+	if (!err && len)
+		memcpy(buf + sizeof(oh), p, len);
+	if (write(s->fd, buf, oh.len) < 0 && errno != ENOENT)
+		;	/* the kernel gave up on the request: nothing to do */
+}
+
+static void fill_attr(struct srv *s, uint64_t nodeid, struct fuse_attr *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = nodeid;
+	a->nlink = 1;
+	a->blksize = 4096;
+	if (nodeid == ROOT_ID) {
+		a->mode = S_IFDIR | 0755;
+		a->nlink = 2;
+	} else {
+		a->mode = S_IFREG | 0666;
+		a->size = s->files[nodeid - FILE_ID0].size;
+		a->blocks = (a->size + 511) / 512;
+	}
+}
+
+static struct srv_file *file_of(struct srv *s, uint64_t nodeid)
+{
+	if (nodeid < FILE_ID0 || nodeid >= FILE_ID0 + (uint64_t)s->nfiles)
+		return NULL;
+	return &s->files[nodeid - FILE_ID0];
+}
+
+static void do_init(struct srv *s, struct fuse_in_header *ih, void *arg)
+{
+	struct fuse_init_in *in = arg;
+	struct fuse_init_out out = {
+		.major = FUSE_KERNEL_VERSION,
+		.minor = FUSE_KERNEL_MINOR_VERSION,
+		.max_readahead = in->max_readahead,
+		.max_write = 1 << 20,
+		.max_pages = 256,
+		.time_gran = 1,
+	};
+	uint64_t flags = in->flags;
+
+	if (flags & FUSE_INIT_EXT)
+		flags |= (uint64_t)in->flags2 << 32;
+	s->init_flags = flags;
+	flags = FUSE_INIT_EXT | FUSE_MAX_PAGES | FUSE_BIG_WRITES;
+	if (!s->no_dax_fmap)
+		flags |= s->init_flags & FUSE_DAX_FMAP;
+	out.flags = flags;
+	out.flags2 = flags >> 32;
+	reply(s, ih->unique, 0, &out, sizeof(out));
+	__atomic_store_n(&s->inited, 1, __ATOMIC_SEQ_CST);
+}
+
+static void do_lookup(struct srv *s, struct fuse_in_header *ih, char *name)
+{
+	struct fuse_entry_out out = {};
+	int i;
+
+	for (i = 0; i < s->nfiles; i++) {
+		if (ih->nodeid != ROOT_ID || strcmp(name, s->files[i].name))
+			continue;
+		out.nodeid = FILE_ID0 + i;
+		out.attr_valid = 3600;
+		out.entry_valid = 3600;
+		fill_attr(s, out.nodeid, &out.attr);
+		reply(s, ih->unique, 0, &out, sizeof(out));
+		return;
+	}
+	reply(s, ih->unique, ENOENT, NULL, 0);
+}
+
+static void do_getattr(struct srv *s, struct fuse_in_header *ih)
+{
+	struct fuse_attr_out out = { .attr_valid = 3600 };
+
+	if (ih->nodeid != ROOT_ID && !file_of(s, ih->nodeid)) {
+		reply(s, ih->unique, ENOENT, NULL, 0);
+		return;
+	}
+	fill_attr(s, ih->nodeid, &out.attr);
+	reply(s, ih->unique, 0, &out, sizeof(out));
+}
+
+static void do_setattr(struct srv *s, struct fuse_in_header *ih, void *arg)
+{
+	struct fuse_setattr_in *in = arg;
+	struct srv_file *f = file_of(s, ih->nodeid);
+	struct fuse_attr_out out = { .attr_valid = 3600 };
+
+	if (!f) {
+		reply(s, ih->unique, EPERM, NULL, 0);
+		return;
+	}
+	if (in->valid & FATTR_SIZE)
+		f->size = in->size;
+	fill_attr(s, ih->nodeid, &out.attr);
+	reply(s, ih->unique, 0, &out, sizeof(out));
+}
+
+static void do_get_fmap(struct srv *s, struct fuse_in_header *ih, void *arg)
+{
+	struct fuse_getxattr_in *in = arg;
+	struct srv_file *f = file_of(s, ih->nodeid);
+
+	(void)in;
+	if (!f) {
+		reply(s, ih->unique, ENOENT, NULL, 0);
+		return;
+	}
+	if (f->fmap_err) {
+		reply(s, ih->unique, f->fmap_err, NULL, 0);
+		return;
+	}
+	reply(s, ih->unique, 0, f->fmap, f->fmap_len);
+}
+
+static void do_get_daxdev(struct srv *s, struct fuse_in_header *ih)
+{
+	struct fuse_daxdev_out out = {};
+	struct srv_dev *d;
+	size_t n;
+
+	if (ih->nodeid >= SRV_MAX_DEVS) {
+		reply(s, ih->unique, EINVAL, NULL, 0);
+		return;
+	}
+	d = &s->devs[ih->nodeid];
+	if (d->err) {
+		reply(s, ih->unique, d->err, NULL, 0);
+		return;
+	}
+	out.index = ih->nodeid + d->index_delta;
+	n = d->name_len ? d->name_len : strlen(d->name) + 1;
+	memcpy(out.name, d->name, n > sizeof(out.name) ? sizeof(out.name) : n);
+	reply(s, ih->unique, 0, &out, sizeof(out));
+}
+
+static void *srv_loop(void *arg)
+{
+	struct srv *s = arg;
+	unsigned char *buf = malloc(BUFSZ);
+
+	while (buf) {
+		struct fuse_in_header *ih = (void *)buf;
+		void *in = buf + sizeof(*ih);
+		struct fuse_open_out oo = {};
+		struct fuse_statfs_out so = {};
+		ssize_t n = read(s->fd, buf, BUFSZ);
+
+		if (n < 0 && (errno == EINTR || errno == ENOENT || errno == EAGAIN))
+			continue;
+		if (n < (ssize_t)sizeof(*ih))
+			break;		/* ENODEV: unmounted or aborted */
+		if (ih->opcode < 64)
+			__atomic_add_fetch(&s->counts[ih->opcode], 1, __ATOMIC_SEQ_CST);
+		else
+			__atomic_add_fetch(&s->cnt_other, 1, __ATOMIC_SEQ_CST);
+		if ((int)ih->opcode == s->die_on)
+			break;
+		if ((int)ih->opcode == s->hang_on)
+			continue;
+		switch (ih->opcode) {
+		case FUSE_INIT:
+			do_init(s, ih, in);
+			break;
+		case FUSE_LOOKUP:
+			do_lookup(s, ih, in);
+			break;
+		case FUSE_GETATTR:
+			do_getattr(s, ih);
+			break;
+		case FUSE_SETATTR:
+			do_setattr(s, ih, in);
+			break;
+		case FUSE_OPEN:
+		case FUSE_OPENDIR:
+			reply(s, ih->unique, 0, &oo, sizeof(oo));
+			break;
+		case FUSE_RELEASE:
+		case FUSE_RELEASEDIR:
+		case FUSE_FLUSH:
+		case FUSE_FSYNC:
+		case FUSE_DESTROY:
+			reply(s, ih->unique, 0, NULL, 0);
+			break;
+		case FUSE_FORGET:
+		case FUSE_BATCH_FORGET:
+			break;
+		case FUSE_STATFS:
+			so.st.bsize = 4096;
+			so.st.namelen = 255;
+			reply(s, ih->unique, 0, &so, sizeof(so));
+			break;
+		case FUSE_GET_FMAP:
+			do_get_fmap(s, ih, in);
+			break;
+		case FUSE_GET_DAXDEV:
+			do_get_daxdev(s, ih);
+			break;
+		default:
+			reply(s, ih->unique, ENOSYS, NULL, 0);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/**
+ * srv_mount() - mount the server's file system on a new directory
+ * @s: the server, configured
+ *
+ * Return: 0, or -errno.
+ */
+int srv_mount(struct srv *s)
+{
+	struct stat st;
+	char opts[128];
+	int i;
+
+	strcpy(s->mnt, "/tmp/famfs-kst.XXXXXX");
+	if (!mkdtemp(s->mnt))
+		return -errno;
+	s->fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (s->fd < 0)
+		return -errno;
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other",
+		 s->fd);
+	if (mount("famfs-kst", s->mnt, "fuse", 0, opts))
+		return -errno;
+	if (pthread_create(&s->thread, NULL, srv_loop, s))
+		return -EAGAIN;
+	/* FUSE_INIT is answered asynchronously: wait for it */
+	for (i = 0; i < 1000 && !__atomic_load_n(&s->inited, __ATOMIC_SEQ_CST); i++)
+		usleep(10000);
+	if (!s->inited)
+		return -ETIMEDOUT;
+	if (stat(s->mnt, &st))
+		return -errno;
+	s->conn = minor(st.st_dev);
+	return 0;
+}
+
+/**
+ * srv_umount() - unmount and stop the server
+ * @s: the server
+ */
+void srv_umount(struct srv *s)
+{
+	srv_abort(s);
+	umount2(s->mnt, MNT_DETACH);
+	pthread_join(s->thread, NULL);
+	close(s->fd);
+	rmdir(s->mnt);
+}
+
+/**
+ * srv_abort() - abort the connection through fusectl
+ * @s: the server
+ *
+ * Every pending and future request fails; the server's read() returns.
+ */
+void srv_abort(struct srv *s)
+{
+	char p[64];
+	int fd;
+
+	snprintf(p, sizeof(p), "/sys/fs/fuse/connections/%u/abort", s->conn);
+	fd = open(p, O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "1", 1) < 0)
+			;	/* already gone */
+		close(fd);
+	}
+}
+
+uint64_t srv_count(struct srv *s, int opcode)
+{
+	return __atomic_load_n(&s->counts[opcode], __ATOMIC_SEQ_CST);
+}
+
+struct srv_file *srv_add_file(struct srv *s, const char *name, uint64_t size)
+{
+	struct srv_file *f = &s->files[s->nfiles++];
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->size = size;
+	return f;
+}
+
+void fm_hdr(struct srv_file *f, uint32_t ext_type, uint32_t nextents,
+	    uint64_t size)
+{
+	struct fuse_famfs_fmap_header *h = (void *)f->fmap;
+
+	memset(f->fmap, 0, sizeof(f->fmap));
+	h->fmap_version = FAMFS_FMAP_VERSION;
+	h->file_type = FUSE_FAMFS_FILE_REG;
+	h->ext_type = ext_type;
+	h->nextents = nextents;
+	h->file_size = size;
+	f->fmap_len = sizeof(*h);
+}
+
+void fm_se(struct srv_file *f, uint32_t dev, uint64_t off, uint64_t len)
+{
+	struct fuse_famfs_simple_ext *se = (void *)(f->fmap + f->fmap_len);
+
+	se->se_devindex = dev;
+	se->se_offset = off;
+	se->se_len = len;
+	f->fmap_len += sizeof(*se);
+}
+
+void fm_ie(struct srv_file *f, uint32_t nstrips, uint32_t chunk,
+	   uint64_t nbytes)
+{
+	struct fuse_famfs_iext *ie = (void *)(f->fmap + f->fmap_len);
+
+	ie->ie_nstrips = nstrips;
+	ie->ie_chunk_size = chunk;
+	ie->ie_nbytes = nbytes;
+	f->fmap_len += sizeof(*ie);
+}

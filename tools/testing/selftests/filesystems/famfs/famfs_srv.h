@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A small FUSE server for the famfs selftests.  It speaks the protocol on
+ * /dev/fuse itself (no libfuse), serves a flat directory of files whose
+ * maps, device names and errors each test chooses, and counts the requests
+ * it sees by opcode.
+ */
+#ifndef FAMFS_SRV_H
+#define FAMFS_SRV_H
+
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SRV_MAX_FILES	64
+#define SRV_MAX_DEVS	32
+#define SRV_NOP		0x7fffffff	/* no opcode */
+
+struct srv_file {
+	char name[32];
+	uint64_t size;
+	unsigned char fmap[FAMFS_FMAP_MAX + 64];
+	size_t fmap_len;
+	int fmap_err;		/* reply to GET_FMAP with this errno */
+};
+
+struct srv_dev {
+	char name[DAXDEV_NAME_MAX];
+	size_t name_len;	/* bytes of name to send; 0: strlen + 1 */
+	int err;		/* reply to GET_DAXDEV with this errno */
+	int index_delta;	/* reply with index + index_delta */
+};
+
+struct srv {
+	int fd;
+	unsigned int conn;	/* fusectl connection number */
+	int inited;
+	char mnt[64];
+	pthread_t thread;
+	bool no_dax_fmap;	/* do not accept FUSE_DAX_FMAP */
+	uint64_t init_flags;	/* flags the kernel offered */
+	uint64_t counts[64];
+	uint64_t cnt_other;
+	int die_on;		/* exit the server when this opcode arrives */
+	int hang_on;		/* never answer this opcode */
+	int nfiles;
+	struct srv_file files[SRV_MAX_FILES];
+	struct srv_dev devs[SRV_MAX_DEVS];
+};
+
+int srv_mount(struct srv *s);
+void srv_umount(struct srv *s);
+void srv_abort(struct srv *s);
+uint64_t srv_count(struct srv *s, int opcode);
+struct srv_file *srv_add_file(struct srv *s, const char *name, uint64_t size);
+
+/* fmap builders */
+void fm_hdr(struct srv_file *f, uint32_t ext_type, uint32_t nextents,
+	    uint64_t size);
+void fm_se(struct srv_file *f, uint32_t dev, uint64_t off, uint64_t len);
+void fm_ie(struct srv_file *f, uint32_t nstrips, uint32_t chunk,
+	   uint64_t nbytes);
+
+#endif
