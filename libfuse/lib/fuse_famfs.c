@@ -1,0 +1,265 @@
+/*
+  FUSE: Filesystem in Userspace
+
+  famfs (FUSE_CAP_DAX_FMAP): the FUSE_GET_FMAP and FUSE_GET_DAXDEV requests,
+  and a check of famfs maps with the kernel's rules.
+
+  This program can be distributed under the terms of the GNU LGPLv2.
+  See the file LGPL2.txt
+*/
+
+#include "fuse_config.h"
+#include "fuse_i.h"
+#include "fuse_kernel.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#define FAMFS_ALIGN (2ULL * 1024 * 1024)
+
+struct famfs_cursor {
+	const unsigned char *p;
+	size_t left;
+};
+
+static const void *famfs_pull(struct famfs_cursor *c, size_t n)
+{
+	const void *p = c->p;
+
+	if (c->left < n)
+		return NULL;
+	c->p += n;
+	c->left -= n;
+	return p;
+}
+
+static int famfs_aligned(uint64_t v)
+{
+	return !(v & (FAMFS_ALIGN - 1));
+}
+
+/* Bytes strip @strip of an interleaved extent needs to hold its nbytes. */
+static uint64_t famfs_strip_need(uint64_t nbytes, uint64_t chunk,
+				 uint32_t nstrips, uint32_t strip)
+{
+	uint64_t nchunks = (nbytes + chunk - 1) / chunk;
+	uint64_t mine = nchunks / nstrips + (strip < nchunks % nstrips);
+
+	if (!mine)
+		return 0;
+	if (strip != (nchunks - 1) % nstrips)
+		return mine * chunk;
+	/* This strip holds the file's last chunk, which may be partial. */
+	return (mine - 1) * chunk + nbytes - (nchunks - 1) * chunk;
+}
+
+static int famfs_ext_check(const struct fuse_famfs_simple_ext *se,
+			   const char **why)
+{
+	if (se->se_devindex >= FUSE_FAMFS_MAX_DAXDEVS) {
+		*why = "device index out of range";
+		return -EINVAL;
+	}
+	if (!se->se_len || !famfs_aligned(se->se_offset) ||
+	    !famfs_aligned(se->se_len)) {
+		*why = "extent not 2 MiB aligned";
+		return -EINVAL;
+	}
+	if (se->se_offset + se->se_len < se->se_offset) {
+		*why = "extent overflows";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int famfs_iext_check(struct famfs_cursor *c, uint64_t *nbytes,
+			    const char **why)
+{
+	const struct fuse_famfs_iext *ie = famfs_pull(c, sizeof(*ie));
+	const struct fuse_famfs_simple_ext *se;
+	uint32_t i;
+	int err;
+
+	if (!ie) {
+		*why = "reply ends in an interleaved extent";
+		return -EINVAL;
+	}
+	if (!ie->ie_nstrips || ie->ie_nstrips > FUSE_FAMFS_MAX_STRIPS) {
+		*why = "strip count out of range";
+		return -EINVAL;
+	}
+	if (!ie->ie_chunk_size || !famfs_aligned(ie->ie_chunk_size)) {
+		*why = "chunk size not 2 MiB aligned";
+		return -EINVAL;
+	}
+	if (!ie->ie_nbytes ||
+	    ie->ie_nbytes + ie->ie_chunk_size < ie->ie_nbytes) {
+		*why = "interleaved extent size out of range";
+		return -EINVAL;
+	}
+	for (i = 0; i < ie->ie_nstrips; i++) {
+		se = famfs_pull(c, sizeof(*se));
+		if (!se) {
+			*why = "reply ends in the strips of an extent";
+			return -EINVAL;
+		}
+		err = famfs_ext_check(se, why);
+		if (err)
+			return err;
+		if (se->se_len < famfs_strip_need(ie->ie_nbytes,
+						  ie->ie_chunk_size,
+						  ie->ie_nstrips, i)) {
+			*why = "strip too short";
+			return -EINVAL;
+		}
+	}
+	*nbytes = ie->ie_nbytes;
+	return 0;
+}
+
+static int famfs_fmap_check(const void *buf, size_t len, const char **why)
+{
+	struct famfs_cursor c = { .p = buf, .left = len };
+	const struct fuse_famfs_fmap_header *h;
+	const struct fuse_famfs_simple_ext *se;
+	uint64_t covered = 0, n;
+	uint32_t i;
+	int err;
+
+	if (len > FAMFS_FMAP_MAX) {
+		*why = "map longer than FAMFS_FMAP_MAX";
+		return -ERANGE;
+	}
+	h = famfs_pull(&c, sizeof(*h));
+	if (!buf || !h) {
+		*why = "no header";
+		return -EINVAL;
+	}
+	if (h->fmap_version != FAMFS_FMAP_VERSION) {
+		*why = "unknown version";
+		return -EINVAL;
+	}
+	if (h->file_type > FUSE_FAMFS_FILE_LOG) {
+		*why = "unknown file type";
+		return -EINVAL;
+	}
+	if (h->ext_type != FUSE_FAMFS_EXT_SIMPLE &&
+	    h->ext_type != FUSE_FAMFS_EXT_INTERLEAVE) {
+		*why = "unknown extent type";
+		return -EINVAL;
+	}
+	if (!h->nextents || h->nextents > FUSE_FAMFS_MAX_EXTENTS) {
+		*why = "extent count out of range";
+		return -EINVAL;
+	}
+	for (i = 0; i < h->nextents; i++) {
+		if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
+			se = famfs_pull(&c, sizeof(*se));
+			if (!se) {
+				*why = "reply ends in an extent";
+				return -EINVAL;
+			}
+			err = famfs_ext_check(se, why);
+			n = se->se_len;
+		} else {
+			err = famfs_iext_check(&c, &n, why);
+		}
+		if (err)
+			return err;
+		if (covered + n < covered) {
+			*why = "extents overflow";
+			return -EINVAL;
+		}
+		covered += n;
+	}
+	for (; c.left; c.left--)
+		if (*c.p++) {
+			*why = "garbage after the extents";
+			return -EINVAL;
+		}
+	if (covered < h->file_size) {
+		*why = "extents do not cover the file size";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int fuse_famfs_fmap_check(const void *buf, size_t len)
+{
+	const char *why;
+
+	return famfs_fmap_check(buf, len, &why);
+}
+
+int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
+{
+	const char *why = "longer than the kernel accepts";
+	int err;
+
+	err = famfs_fmap_check(buf, len, &why);
+	if (!err && len > req->fmap_size)
+		err = -ERANGE;
+	if (err) {
+		fuse_log(FUSE_LOG_ERR,
+			 "fuse: famfs: map of %zu bytes not sent: %s\n", len,
+			 why);
+		fuse_reply_err(req, EIO);
+		return err;
+	}
+	return fuse_reply_buf(req, buf, len);
+}
+
+/*
+ * FUSE_GET_FMAP carries a struct fuse_getxattr_in whose size is the largest
+ * reply the kernel accepts.  Some kernels sent no input at all: their reply
+ * buffer was FUSE_FAMFS_FMAP_DEFAULT_SIZE.  An input that is there but too
+ * short for the struct is a protocol error.
+ */
+void _fuse_famfs_do_get_fmap(fuse_req_t req, const fuse_ino_t nodeid,
+			     const void *op_in, const void *in_payload)
+{
+	const struct fuse_getxattr_in *arg = op_in;
+	size_t inlen = 0;
+
+	(void)in_payload;
+	if (req->in_len > sizeof(struct fuse_in_header))
+		inlen = req->in_len - sizeof(struct fuse_in_header);
+	if (inlen && inlen < sizeof(*arg)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	req->fmap_size = inlen ? arg->size : FUSE_FAMFS_FMAP_DEFAULT_SIZE;
+	if (req->se->op.get_fmap)
+		req->se->op.get_fmap(req, nodeid, req->fmap_size);
+	else
+		fuse_reply_err(req, EOPNOTSUPP);
+}
+
+void fuse_famfs_do_get_fmap(fuse_req_t req, fuse_ino_t nodeid,
+			    const void *inarg)
+{
+	_fuse_famfs_do_get_fmap(req, nodeid, inarg, NULL);
+}
+
+/* The device index is in the nodeid; the input need not be there. */
+void _fuse_famfs_do_get_daxdev(fuse_req_t req, const fuse_ino_t nodeid,
+			       const void *op_in, const void *in_payload)
+{
+	(void)op_in;
+	(void)in_payload;
+	if (nodeid >= FUSE_FAMFS_MAX_DAXDEVS) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (req->se->op.get_daxdev)
+		req->se->op.get_daxdev(req, (int)nodeid);
+	else
+		fuse_reply_err(req, EOPNOTSUPP);
+}
+
+void fuse_famfs_do_get_daxdev(fuse_req_t req, fuse_ino_t nodeid,
+			      const void *inarg)
+{
+	_fuse_famfs_do_get_daxdev(req, nodeid, inarg, NULL);
+}
