@@ -2083,14 +2083,14 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	fs.stats = absolute(fs.stats);
+	if (!fs.check && !opts.mountpoint) {
+		fail("no mount point (--check does not need one)");
+		goto out;
+	}
 	if (prepare())
 		goto out;
 	if (fs.check) {
 		ret = 0;
-		goto out;
-	}
-	if (!opts.mountpoint) {
-		fail("no mount point (--check does not need one)");
 		goto out;
 	}
 	ret = serve(&args, &opts);
