@@ -1,0 +1,945 @@
+/*
+  FUSE: Filesystem in Userspace
+
+  Host test of the famfs protocol (FUSE_CAP_DAX_FMAP) in the low-level
+  library: INIT negotiation, FUSE_GET_FMAP and FUSE_GET_DAXDEV dispatch on
+  every transport, fuse_reply_fmap() and fuse_famfs_fmap_check().  No kernel
+  is involved: raw requests are fed to a session whose replies go to a
+  socket, and the reply bytes and the calls made are checked.  Prints TAP.
+
+  The test links libfuse's objects (not the shared library) to reach the
+  io_uring dispatch entry point and the session's file descriptor.
+
+  This program can be distributed under the terms of the GNU LGPLv2.
+  See the file LGPL2.txt
+*/
+
+#include "fuse_config.h"
+#include "fuse_i.h"
+#include "fuse_kernel.h"
+#include "fuse_lowlevel.h"
+#include "fuse_uring_i.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MiB (1024ULL * 1024)
+
+static int ntest, nfail;
+
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	ntest++;
+	if (!cond)
+		nfail++;
+	printf("%sok %d - ", cond ? "" : "not ", ntest);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* ------------------------------------------------------------------ */
+/* What the filesystem saw and how it answers                          */
+
+enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF };
+
+static struct {
+	/* init */
+	uint64_t capable_ext;
+	int want_dax;		/* 1: fuse_set_feature_flag, 2: force the bit */
+	bool set_flag_ret;
+	/* get_fmap */
+	int fmap_calls;
+	fuse_ino_t fmap_ino;
+	size_t fmap_size;
+	enum fmap_answer fmap_answer;
+	int reply_ret;
+	/* get_daxdev */
+	int daxdev_calls;
+	int daxdev_index;
+	/* exit the session loop after this many get_daxdev calls */
+	int exit_after;
+} st;
+
+static unsigned char map_buf[FAMFS_FMAP_MAX + 64];
+static size_t map_len;
+
+static void t_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	st.capable_ext = conn->capable_ext;
+	if (st.want_dax == 1)
+		st.set_flag_ret = fuse_set_feature_flag(conn, FUSE_CAP_DAX_FMAP);
+	else if (st.want_dax == 2)
+		conn->want_ext |= FUSE_CAP_DAX_FMAP;
+}
+
+static void t_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	st.fmap_calls++;
+	st.fmap_ino = ino;
+	st.fmap_size = size;
+	switch (st.fmap_answer) {
+	case ANSWER_FMAP:
+	case ANSWER_BAD_FMAP:
+		st.reply_ret = fuse_reply_fmap(req, map_buf, map_len);
+		break;
+	case ANSWER_BUF:
+		st.reply_ret = fuse_reply_buf(req, (char *)map_buf, map_len);
+		break;
+	}
+}
+
+static void t_get_daxdev(fuse_req_t req, int index)
+{
+	struct fuse_session *s = req->se;
+	struct fuse_daxdev_out out;
+
+	st.daxdev_calls++;
+	st.daxdev_index = index;
+	memset(&out, 0, sizeof(out));
+	out.index = index;
+	snprintf(out.name, sizeof(out.name), "/dev/dax%d.0", index);
+	fuse_reply_buf(req, (char *)&out, sizeof(out));
+	if (st.exit_after && st.daxdev_calls >= st.exit_after)
+		fuse_session_exit(s);
+}
+
+static const struct fuse_lowlevel_ops famfs_ops = {
+	.init = t_init,
+	.get_fmap = t_get_fmap,
+	.get_daxdev = t_get_daxdev,
+};
+
+static const struct fuse_lowlevel_ops plain_ops = {
+	.init = t_init,
+};
+
+/* ------------------------------------------------------------------ */
+/* A session talking to a socket instead of /dev/fuse                  */
+
+static struct fuse_session *se;
+static int peer = -1;		/* our end: replies arrive here */
+static uint64_t unique = 1;
+
+static void session_new(const struct fuse_lowlevel_ops *ops, size_t op_size)
+{
+	char *argv[] = { (char *)"test_famfs_ll", NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
+		perror("socketpair");
+		exit(1);
+	}
+	se = fuse_session_new(&args, ops, op_size, NULL);
+	if (!se) {
+		fprintf(stderr, "fuse_session_new failed\n");
+		exit(1);
+	}
+	se->fd = sv[0];
+	peer = sv[1];
+	memset(&st, 0, sizeof(st));
+}
+
+static void session_end(void)
+{
+	fuse_session_destroy(se);
+	close(peer);
+	se = NULL;
+	peer = -1;
+}
+
+/* Build a request: header plus @arglen bytes of @arg. */
+static size_t request(void *buf, uint32_t opcode, uint64_t nodeid,
+		      const void *arg, size_t arglen)
+{
+	struct fuse_in_header *in = buf;
+
+	memset(in, 0, sizeof(*in));
+	in->len = sizeof(*in) + arglen;
+	in->opcode = opcode;
+	in->unique = unique++;
+	in->nodeid = nodeid;
+	in->uid = getuid();
+	in->gid = getgid();
+	in->pid = getpid();
+	if (arglen)
+		memcpy(in + 1, arg, arglen);
+	return in->len;
+}
+
+enum transport { T_MEM, T_PIPE, T_URING };
+static const char *const tname[] = { "dev read", "splice pipe", "io_uring" };
+
+static void process(enum transport t, const void *req, size_t len)
+{
+	const struct fuse_in_header *in = req;
+	struct fuse_buf buf = { .size = len, .mem = (void *)req };
+	int p[2];
+
+	switch (t) {
+	case T_MEM:
+		fuse_session_process_buf(se, &buf);
+		break;
+	case T_PIPE:
+		if (pipe(p) || write(p[1], req, len) != (ssize_t)len) {
+			perror("pipe");
+			exit(1);
+		}
+		buf.mem = NULL;
+		buf.fd = p[0];
+		buf.flags = FUSE_BUF_IS_FD;
+		fuse_session_process_buf(se, &buf);
+		close(p[0]);
+		close(p[1]);
+		break;
+	case T_URING: {
+		/*
+		 * What fuse_uring.c does with a ring entry: the first argument
+		 * in the op header area, the rest as payload.  The request is
+		 * not marked as a ring request, so the reply goes to the
+		 * session's fd like any other.
+		 */
+		struct fuse_req *r = calloc(1, sizeof(*r));
+		unsigned char op_in[FUSE_URING_OP_IN_OUT_SZ] = { 0 };
+		struct fuse_in_header hdr = *in;
+		size_t arglen = len - sizeof(*in);
+
+		memset(op_in, 0xa5, sizeof(op_in)); /* stale ring contents */
+		memcpy(op_in, in + 1,
+		       arglen < sizeof(op_in) ? arglen : sizeof(op_in));
+		r->se = se;
+		r->ref_cnt = 1;
+		list_init_req(r);
+		pthread_mutex_init(&r->lock, NULL);
+		fuse_session_process_uring_cqe(se, r, &hdr, op_in, NULL, 0);
+		break;
+	}
+	}
+}
+
+/* Read one reply; returns its length, or -1 if there is none. */
+static ssize_t reply(void *buf, size_t size)
+{
+	return recv(peer, buf, size, MSG_DONTWAIT);
+}
+
+static struct {
+	struct fuse_out_header h;
+	unsigned char data[FAMFS_FMAP_MAX + 4096];
+} rep;
+
+/* Send a request on transport @t and get the reply's error (or 1 for none). */
+static int call(enum transport t, uint32_t opcode, uint64_t nodeid,
+		const void *arg, size_t arglen, size_t *outlen)
+{
+	unsigned char req[256 + sizeof(struct fuse_in_header)];
+	uint64_t u = unique;
+	ssize_t n;
+
+	process(t, req, request(req, opcode, nodeid, arg, arglen));
+	n = reply(&rep, sizeof(rep));
+	if (n < 0)
+		return 1;
+	if ((size_t)n < sizeof(rep.h) || rep.h.len != n || rep.h.unique != u) {
+		fprintf(stderr, "# bad reply: %zd bytes, len %u, unique %llu\n",
+			n, rep.h.len, (unsigned long long)rep.h.unique);
+		return 2;
+	}
+	if (outlen)
+		*outlen = n - sizeof(rep.h);
+	return rep.h.error;
+}
+
+/* INIT with @flags (64 bits); returns the reply's flags, or -errno. */
+static int64_t init(uint64_t flags, int ext)
+{
+	struct fuse_init_in in = {
+		.major = FUSE_KERNEL_VERSION,
+		.minor = FUSE_KERNEL_MINOR_VERSION,
+		.max_readahead = 65536,
+	};
+	const struct fuse_init_out *out = (const void *)rep.data;
+	size_t len = 0;
+	int err;
+
+	in.flags = (uint32_t)flags | (ext ? FUSE_INIT_EXT : 0);
+	in.flags2 = flags >> 32; /* ignored without FUSE_INIT_EXT */
+	err = call(T_MEM, FUSE_INIT, 0, &in, sizeof(in), &len);
+	if (err)
+		return err > 0 ? -EIO : err;
+	if (len < sizeof(*out))
+		return -EIO;
+	return out->flags | (uint64_t)out->flags2 << 32;
+}
+
+/* ------------------------------------------------------------------ */
+/* Maps                                                                 */
+
+static void *put(size_t *off, size_t n)
+{
+	void *p = map_buf + *off;
+
+	memset(p, 0, n);
+	*off += n;
+	return p;
+}
+
+/* A simple map of @n extents of @len bytes each, covering @size bytes. */
+static size_t simple_map(uint32_t n, uint64_t len, uint64_t size)
+{
+	struct fuse_famfs_fmap_header *h;
+	struct fuse_famfs_simple_ext *se;
+	size_t off = 0;
+	uint32_t i;
+
+	h = put(&off, sizeof(*h));
+	h->file_type = FUSE_FAMFS_FILE_REG;
+	h->fmap_version = FAMFS_FMAP_VERSION;
+	h->ext_type = FUSE_FAMFS_EXT_SIMPLE;
+	h->nextents = n;
+	h->file_size = size;
+	for (i = 0; i < n; i++) {
+		se = put(&off, sizeof(*se));
+		se->se_devindex = i % 2;
+		se->se_offset = (2 + i) * 2 * MiB + (i % 2) * 64 * MiB;
+		se->se_len = len;
+	}
+	return off;
+}
+
+/*
+ * An interleaved map of @n extents of @nstrips strips, each strip
+ * @striplen bytes, chunk @chunk, each extent covering @nbytes.
+ */
+static size_t iext_map(uint32_t n, uint32_t nstrips, uint32_t chunk,
+		       uint64_t nbytes, uint64_t striplen, uint64_t size)
+{
+	struct fuse_famfs_fmap_header *h;
+	struct fuse_famfs_simple_ext *se;
+	struct fuse_famfs_iext *ie;
+	size_t off = 0;
+	uint32_t i, j;
+
+	h = put(&off, sizeof(*h));
+	h->fmap_version = FAMFS_FMAP_VERSION;
+	h->ext_type = FUSE_FAMFS_EXT_INTERLEAVE;
+	h->nextents = n;
+	h->file_size = size;
+	for (i = 0; i < n; i++) {
+		ie = put(&off, sizeof(*ie));
+		ie->ie_nstrips = nstrips;
+		ie->ie_chunk_size = chunk;
+		ie->ie_nbytes = nbytes;
+		for (j = 0; j < nstrips; j++) {
+			se = put(&off, sizeof(*se));
+			se->se_devindex = j % FUSE_FAMFS_MAX_DAXDEVS;
+			se->se_offset = (uint64_t)(i * nstrips + j) * striplen;
+			se->se_len = striplen;
+		}
+	}
+	return off;
+}
+
+#define HDR ((struct fuse_famfs_fmap_header *)map_buf)
+#define SE(i)                                                           \
+	((struct fuse_famfs_simple_ext *)(map_buf + sizeof(*HDR)) + (i))
+#define IE0 ((struct fuse_famfs_iext *)(map_buf + sizeof(*HDR)))
+#define IE0_SE(j) ((struct fuse_famfs_simple_ext *)(IE0 + 1) + (j))
+
+struct map_case {
+	const char *name;
+	size_t (*make)(void);
+	int want;
+};
+
+static size_t m_simple1(void) { return simple_map(1, 2 * MiB, 2 * MiB); }
+static size_t m_simple_partial(void) { return simple_map(1, 4 * MiB, 3 * MiB + 1); }
+static size_t m_simple_empty_file(void) { return simple_map(1, 2 * MiB, 0); }
+static size_t m_simple32(void) { return simple_map(32, 2 * MiB, 64 * MiB); }
+static size_t m_iext(void)
+{
+	/* 5 chunks of 2 MiB over 2 strips: strip 0 holds 3, strip 1 holds 2 */
+	return iext_map(1, 2, 2 * MiB, 10 * MiB - 4096, 6 * MiB,
+			10 * MiB - 4096);
+}
+static size_t m_iext_exact(void)
+{
+	/* strip 1 holds chunks 1 and 3; chunk 3 is partial: 3 MiB needed */
+	size_t len = iext_map(1, 2, 2 * MiB, 7 * MiB, 4 * MiB, 7 * MiB);
+
+	IE0_SE(1)->se_len = 4 * MiB;
+	return len;
+}
+static size_t m_iext_max(void)
+{
+	return iext_map(32, 32, 2 * MiB, 64 * MiB, 2 * MiB, 32 * 64 * MiB);
+}
+static size_t m_iext_long_strips(void)
+{
+	/* the public server: ie_nbytes = file size, strips longer */
+	return iext_map(1, 4, 2 * MiB, 3 * MiB, 512 * MiB, 3 * MiB);
+}
+static size_t m_trailing_zeros(void)
+{
+	size_t len = simple_map(1, 2 * MiB, 2 * MiB);
+
+	memset(map_buf + len, 0, 100);
+	return len + 100;
+}
+static size_t m_trailing_garbage(void)
+{
+	size_t len = m_trailing_zeros();
+
+	map_buf[len - 1] = 1;
+	return len;
+}
+static size_t m_version(void)
+{
+	size_t len = m_simple1();
+
+	HDR->fmap_version = 2;
+	return len;
+}
+static size_t m_file_type(void)
+{
+	size_t len = m_simple1();
+
+	HDR->file_type = FUSE_FAMFS_FILE_LOG;
+	return len;
+}
+static size_t m_file_type_bad(void)
+{
+	size_t len = m_simple1();
+
+	HDR->file_type = FUSE_FAMFS_FILE_LOG + 1;
+	return len;
+}
+static size_t m_ext_type(void)
+{
+	size_t len = m_simple1();
+
+	HDR->ext_type = 2;
+	return len;
+}
+static size_t m_nextents0(void)
+{
+	size_t len = m_simple1();
+
+	HDR->nextents = 0;
+	return len;
+}
+static size_t m_nextents33(void) { return simple_map(33, 2 * MiB, 2 * MiB); }
+static size_t m_nextents_huge(void)
+{
+	size_t len = m_simple1();
+
+	HDR->nextents = 0xffffffff;
+	return len;
+}
+static size_t m_short(void) { return m_simple32() - 1; }
+static size_t m_no_header(void) { return sizeof(*HDR) - 1; }
+static size_t m_offset_unaligned(void)
+{
+	size_t len = m_simple1();
+
+	SE(0)->se_offset += 4096;
+	return len;
+}
+static size_t m_offset_zero(void)
+{
+	size_t len = m_simple1();
+
+	SE(0)->se_offset = 0;
+	return len;
+}
+static size_t m_len_zero(void)
+{
+	size_t len = simple_map(1, 0, 0);
+
+	return len;
+}
+static size_t m_len_unaligned(void) { return simple_map(1, 3 * MiB, 3 * MiB); }
+static size_t m_devindex23(void)
+{
+	size_t len = m_simple1();
+
+	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS - 1;
+	return len;
+}
+static size_t m_devindex24(void)
+{
+	size_t len = m_simple1();
+
+	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS;
+	return len;
+}
+static size_t m_uncovered(void) { return simple_map(2, 2 * MiB, 4 * MiB + 1); }
+static size_t m_ext_overflow(void)
+{
+	size_t len = m_simple1();
+
+	SE(0)->se_offset = UINT64_MAX - 2 * MiB + 1;
+	SE(0)->se_offset &= ~(2 * MiB - 1);
+	SE(0)->se_len = 4 * MiB;
+	return len;
+}
+static size_t m_sum_overflow(void)
+{
+	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
+
+	SE(0)->se_offset = 0;
+	SE(0)->se_len = 1ULL << 63;
+	SE(1)->se_offset = 0;
+	SE(1)->se_len = 1ULL << 63;
+	return len;
+}
+static size_t m_nstrips0(void)
+{
+	size_t len = m_iext();
+
+	IE0->ie_nstrips = 0;
+	return len;
+}
+static size_t m_nstrips33(void)
+{
+	return iext_map(1, 33, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB);
+}
+static size_t m_chunk0(void)
+{
+	size_t len = m_iext();
+
+	IE0->ie_chunk_size = 0;
+	return len;
+}
+static size_t m_chunk_unaligned(void)
+{
+	size_t len = m_iext();
+
+	IE0->ie_chunk_size = 3 * MiB;
+	return len;
+}
+static size_t m_nbytes0(void)
+{
+	size_t len = iext_map(1, 2, 2 * MiB, 0, 2 * MiB, 0);
+
+	return len;
+}
+static size_t m_nbytes_overflow(void)
+{
+	size_t len = m_iext();
+
+	IE0->ie_nbytes = UINT64_MAX - 4096;
+	return len;
+}
+static size_t m_strip_short(void)
+{
+	size_t len = m_iext_exact();
+
+	IE0_SE(1)->se_len = 2 * MiB;
+	return len;
+}
+static size_t m_strip_short0(void)
+{
+	size_t len = m_iext();
+
+	IE0_SE(0)->se_len = 4 * MiB;
+	return len;
+}
+static size_t m_strip_unaligned(void)
+{
+	size_t len = m_iext();
+
+	IE0_SE(1)->se_offset += 4096;
+	return len;
+}
+static size_t m_iext_truncated(void) { return m_iext() - sizeof(struct fuse_famfs_simple_ext); }
+static size_t m_too_long(void)
+{
+	memset(map_buf, 0, sizeof(map_buf));
+	simple_map(1, 2 * MiB, 2 * MiB);
+	return FAMFS_FMAP_MAX + 1;
+}
+static size_t m_max_len(void)
+{
+	memset(map_buf, 0, sizeof(map_buf));
+	simple_map(1, 2 * MiB, 2 * MiB);
+	return FAMFS_FMAP_MAX;
+}
+
+static const struct map_case map_cases[] = {
+	{ "simple, 1 extent", m_simple1, 0 },
+	{ "simple, file size not a multiple of 2 MiB", m_simple_partial, 0 },
+	{ "simple, empty file", m_simple_empty_file, 0 },
+	{ "simple, 32 extents", m_simple32, 0 },
+	{ "simple, offset 0", m_offset_zero, 0 },
+	{ "simple, device index 23", m_devindex23, 0 },
+	{ "file type LOG", m_file_type, 0 },
+	{ "interleaved, 2 strips, partial last chunk", m_iext, 0 },
+	{ "interleaved, strips just long enough", m_iext_exact, 0 },
+	{ "interleaved, 32 x 32 strips (25376 bytes)", m_iext_max, 0 },
+	{ "interleaved, strips longer than needed", m_iext_long_strips, 0 },
+	{ "trailing zero bytes", m_trailing_zeros, 0 },
+	{ "FAMFS_FMAP_MAX bytes with zero padding", m_max_len, 0 },
+	{ "trailing garbage", m_trailing_garbage, -EINVAL },
+	{ "version 2", m_version, -EINVAL },
+	{ "unknown file type", m_file_type_bad, -EINVAL },
+	{ "unknown extent type", m_ext_type, -EINVAL },
+	{ "0 extents", m_nextents0, -EINVAL },
+	{ "33 extents", m_nextents33, -EINVAL },
+	{ "2^32-1 extents", m_nextents_huge, -EINVAL },
+	{ "buffer shorter than the counts", m_short, -EINVAL },
+	{ "buffer shorter than the header", m_no_header, -EINVAL },
+	{ "offset not 2 MiB aligned", m_offset_unaligned, -EINVAL },
+	{ "length 0", m_len_zero, -EINVAL },
+	{ "length not 2 MiB aligned", m_len_unaligned, -EINVAL },
+	{ "device index 24", m_devindex24, -EINVAL },
+	{ "extents do not cover the file", m_uncovered, -EINVAL },
+	{ "offset + length overflows", m_ext_overflow, -EINVAL },
+	{ "sum of lengths overflows", m_sum_overflow, -EINVAL },
+	{ "interleaved, 0 strips", m_nstrips0, -EINVAL },
+	{ "interleaved, 33 strips", m_nstrips33, -EINVAL },
+	{ "interleaved, chunk 0", m_chunk0, -EINVAL },
+	{ "interleaved, chunk not 2 MiB aligned", m_chunk_unaligned, -EINVAL },
+	{ "interleaved, ie_nbytes 0", m_nbytes0, -EINVAL },
+	{ "interleaved, ie_nbytes + chunk overflows", m_nbytes_overflow, -EINVAL },
+	{ "interleaved, last strip too short", m_strip_short, -EINVAL },
+	{ "interleaved, first strip too short", m_strip_short0, -EINVAL },
+	{ "interleaved, strip offset not aligned", m_strip_unaligned, -EINVAL },
+	{ "interleaved, reply ends in the strips", m_iext_truncated, -EINVAL },
+	{ "longer than FAMFS_FMAP_MAX", m_too_long, -ERANGE },
+};
+
+static void test_fmap_check(void)
+{
+	size_t i, len;
+	int ret;
+
+	for (i = 0; i < sizeof(map_cases) / sizeof(map_cases[0]); i++) {
+		memset(map_buf, 0, sizeof(map_buf));
+		len = map_cases[i].make();
+		ret = fuse_famfs_fmap_check(map_buf, len);
+		ok(ret == map_cases[i].want,
+		   "fuse_famfs_fmap_check: %s (%zu bytes): %d, want %d",
+		   map_cases[i].name, len, ret, map_cases[i].want);
+	}
+	ok(fuse_famfs_fmap_check(NULL, 0) == -EINVAL,
+	   "fuse_famfs_fmap_check: NULL buffer");
+	ok(m_iext_max() == 25376, "largest valid map is 25376 bytes");
+}
+
+/* ------------------------------------------------------------------ */
+/* INIT                                                                 */
+
+static void test_init(void)
+{
+	int64_t f;
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	f = init(FUSE_DAX_FMAP | FUSE_MAX_PAGES, 1);
+	ok(!!(st.capable_ext & FUSE_CAP_DAX_FMAP),
+	   "INIT: FUSE_DAX_FMAP offered -> capable_ext has FUSE_CAP_DAX_FMAP");
+	ok(st.set_flag_ret, "INIT: fuse_set_feature_flag(FUSE_CAP_DAX_FMAP) succeeds");
+	ok(f > 0 && (f & FUSE_DAX_FMAP) && (f & FUSE_INIT_EXT),
+	   "INIT: server wants it -> reply has FUSE_DAX_FMAP (flags2 bit 11): %#llx",
+	   (unsigned long long)f);
+	session_end();
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	f = init(FUSE_DAX_FMAP, 1);
+	ok(!!(st.capable_ext & FUSE_CAP_DAX_FMAP), "INIT: offered, capable_ext set");
+	ok(f > 0 && !(f & FUSE_DAX_FMAP),
+	   "INIT: server does not want it -> no FUSE_DAX_FMAP in the reply");
+	session_end();
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	f = init(FUSE_MAX_PAGES, 1);
+	ok(!(st.capable_ext & FUSE_CAP_DAX_FMAP),
+	   "INIT: not offered -> capable_ext lacks FUSE_CAP_DAX_FMAP");
+	ok(!st.set_flag_ret, "INIT: not offered -> fuse_set_feature_flag fails");
+	ok(f > 0 && !(f & FUSE_DAX_FMAP),
+	   "INIT: not offered -> no FUSE_DAX_FMAP in the reply");
+	session_end();
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 2;
+	f = init(FUSE_MAX_PAGES, 1);
+	ok(f == -EPROTO,
+	   "INIT: not offered, server forces want_ext -> INIT refused (EPROTO): %lld",
+	   (long long)f);
+	session_end();
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	f = init(FUSE_DAX_FMAP, 0);
+	ok(!(st.capable_ext & FUSE_CAP_DAX_FMAP) && f > 0 && !(f & FUSE_DAX_FMAP),
+	   "INIT: bit 43 without FUSE_INIT_EXT is not an offer");
+	session_end();
+}
+
+/* ------------------------------------------------------------------ */
+/* GET_FMAP and GET_DAXDEV                                              */
+
+static void test_get_fmap(enum transport t)
+{
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	unsigned char longer[16] = { 0 };
+	const char *tn = tname[t];
+	size_t len = 0;
+	int err;
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	init(FUSE_DAX_FMAP, 1);
+
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_iext();
+	err = call(t, FUSE_GET_FMAP, 42, &gin, sizeof(gin), &len);
+	ok(err == 0 && st.fmap_calls == 1 && st.fmap_ino == 42 &&
+		   st.fmap_size == FAMFS_FMAP_MAX,
+	   "%s: GET_FMAP with fuse_getxattr_in -> get_fmap(ino 42, size %zu)",
+	   tn, st.fmap_size);
+	ok(err == 0 && len == map_len && !memcmp(rep.data, map_buf, map_len) &&
+		   st.reply_ret == 0,
+	   "%s: GET_FMAP reply is the map, %zu bytes", tn, len);
+
+	err = call(t, FUSE_GET_FMAP, 43, NULL, 0, &len);
+	ok(err == 0 && st.fmap_calls == 2 && st.fmap_ino == 43 &&
+		   st.fmap_size == FUSE_FAMFS_FMAP_DEFAULT_SIZE,
+	   "%s: GET_FMAP without input -> size %zu (FUSE_FAMFS_FMAP_DEFAULT_SIZE)",
+	   tn, st.fmap_size);
+
+	err = call(t, FUSE_GET_FMAP, 44, &gin, 4, NULL);
+	ok(err == -EINVAL && st.fmap_calls == 2,
+	   "%s: GET_FMAP with a 4-byte input -> EINVAL, op not called: %d", tn,
+	   err);
+
+	memcpy(longer, &gin, sizeof(gin));
+	longer[8] = 0xff;
+	err = call(t, FUSE_GET_FMAP, 45, longer, sizeof(longer), NULL);
+	ok(err == 0 && st.fmap_calls == 3 && st.fmap_size == FAMFS_FMAP_MAX,
+	   "%s: GET_FMAP with a longer input -> size from its first field", tn);
+
+	/* the kernel's size bounds fuse_reply_fmap(): exactly, and one more */
+	gin.size = map_len;
+	err = call(t, FUSE_GET_FMAP, 46, &gin, sizeof(gin), &len);
+	ok(err == 0 && len == map_len && st.reply_ret == 0,
+	   "%s: fuse_reply_fmap: map of exactly the size offered (%zu) is sent",
+	   tn, map_len);
+	gin.size = map_len - 1;
+	err = call(t, FUSE_GET_FMAP, 47, &gin, sizeof(gin), &len);
+	ok(err == -EIO && st.reply_ret == -ERANGE,
+	   "%s: fuse_reply_fmap: map one byte longer than offered -> kernel gets EIO, caller -ERANGE",
+	   tn);
+
+	gin.size = FAMFS_FMAP_MAX;
+	IE0->ie_chunk_size = 3 * MiB;
+	err = call(t, FUSE_GET_FMAP, 48, &gin, sizeof(gin), &len);
+	ok(err == -EIO && st.reply_ret == -EINVAL,
+	   "%s: fuse_reply_fmap: invalid map not sent -> kernel gets EIO, caller -EINVAL",
+	   tn);
+
+	st.fmap_answer = ANSWER_BUF;
+	err = call(t, FUSE_GET_FMAP, 49, &gin, sizeof(gin), &len);
+	ok(err == 0 && len == map_len,
+	   "%s: fuse_reply_buf still sends whatever the server gives", tn);
+	session_end();
+}
+
+static void test_get_daxdev(enum transport t)
+{
+	const struct fuse_daxdev_out *out = (const void *)rep.data;
+	struct fuse_get_daxdev_in din = { .daxdev_num = 5 };
+	static const struct {
+		uint64_t nodeid;
+		int called;
+	} cases[] = {
+		{ 0, 1 },
+		{ 5, 1 },
+		{ FUSE_FAMFS_MAX_DAXDEVS - 1, 1 },
+		{ FUSE_FAMFS_MAX_DAXDEVS, 0 },
+		{ (1ULL << 32) + 1, 0 },	/* would narrow to 1 */
+		{ 1ULL << 40, 0 },
+		{ UINT64_MAX, 0 },
+	};
+	const char *tn = tname[t];
+	size_t i, len = 0;
+	int err, calls;
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	init(FUSE_DAX_FMAP, 1);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		calls = st.daxdev_calls;
+		st.daxdev_index = -1;
+		err = call(t, FUSE_GET_DAXDEV, cases[i].nodeid, &din,
+			   sizeof(din), &len);
+		if (cases[i].called)
+			ok(err == 0 && st.daxdev_calls == calls + 1 &&
+				   st.daxdev_index == (int)cases[i].nodeid &&
+				   len == sizeof(*out) &&
+				   out->index == cases[i].nodeid,
+			   "%s: GET_DAXDEV nodeid %llu -> get_daxdev(%d), %zu-byte fuse_daxdev_out \"%s\"",
+			   tn, (unsigned long long)cases[i].nodeid,
+			   st.daxdev_index, len, out->name);
+		else
+			ok(err == -EINVAL && st.daxdev_calls == calls,
+			   "%s: GET_DAXDEV nodeid %#llx -> EINVAL, op not called: %d",
+			   tn, (unsigned long long)cases[i].nodeid, err);
+	}
+	err = call(t, FUSE_GET_DAXDEV, 3, NULL, 0, &len);
+	ok(err == 0 && st.daxdev_index == 3,
+	   "%s: GET_DAXDEV without input -> index from nodeid", tn);
+	session_end();
+}
+
+static void test_missing_ops(enum transport t)
+{
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	const char *tn = tname[t];
+	int err;
+
+	session_new(&plain_ops, sizeof(plain_ops));
+	init(FUSE_DAX_FMAP, 1);
+	err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
+	ok(err == -EOPNOTSUPP, "%s: no get_fmap -> EOPNOTSUPP: %d", tn, err);
+	err = call(t, FUSE_GET_DAXDEV, 0, NULL, 0, NULL);
+	ok(err == -EOPNOTSUPP, "%s: no get_daxdev -> EOPNOTSUPP: %d", tn, err);
+	session_end();
+
+	/* a server built against the struct before the famfs ops */
+	session_new(&famfs_ops, offsetof(struct fuse_lowlevel_ops, get_fmap));
+	init(FUSE_DAX_FMAP, 1);
+	err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
+	ok(err == -EOPNOTSUPP && !st.fmap_calls,
+	   "%s: old ops struct (op_size without get_fmap) -> EOPNOTSUPP", tn);
+	err = call(t, FUSE_GET_DAXDEV, 1, NULL, 0, NULL);
+	ok(err == -EOPNOTSUPP && !st.daxdev_calls,
+	   "%s: old ops struct (op_size without get_daxdev) -> EOPNOTSUPP", tn);
+	session_end();
+}
+
+/* ------------------------------------------------------------------ */
+/* The session loops, reading requests from the socket                  */
+
+static void *loop_thread(void *arg)
+{
+	intptr_t mt = (intptr_t)arg;
+	struct fuse_loop_config *cfg;
+	intptr_t ret;
+
+	if (!mt)
+		return (void *)(intptr_t)fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_max_threads(cfg, 2);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return (void *)ret;
+}
+
+static int loop_call(uint32_t opcode, uint64_t nodeid, const void *arg,
+		     size_t arglen, size_t *outlen)
+{
+	unsigned char req[256 + sizeof(struct fuse_in_header)];
+	size_t len = request(req, opcode, nodeid, arg, arglen);
+	ssize_t n;
+
+	if (send(peer, req, len, 0) != (ssize_t)len)
+		return 1;
+	n = recv(peer, &rep, sizeof(rep), 0);	/* blocking */
+	if (n < (ssize_t)sizeof(rep.h) || rep.h.len != n)
+		return 2;
+	if (outlen)
+		*outlen = n - sizeof(rep.h);
+	return rep.h.error;
+}
+
+static void test_loop(int mt)
+{
+	struct fuse_init_in in = {
+		.major = FUSE_KERNEL_VERSION,
+		.minor = FUSE_KERNEL_MINOR_VERSION,
+		.flags = FUSE_INIT_EXT,
+		.flags2 = FUSE_DAX_FMAP >> 32,
+	};
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	const char *tn = mt ? "multi-threaded loop" : "session loop";
+	const struct fuse_init_out *iout = (const void *)rep.data;
+	struct timeval tv = { .tv_sec = 10 };
+	pthread_t thr;
+	void *ret = NULL;
+	size_t len = 0;
+	int err;
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	st.exit_after = 1;
+	setsockopt(peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_simple32();
+	pthread_create(&thr, NULL, loop_thread, (void *)(intptr_t)mt);
+
+	err = loop_call(FUSE_INIT, 0, &in, sizeof(in), &len);
+	ok(err == 0 && (iout->flags2 & (FUSE_DAX_FMAP >> 32)),
+	   "%s: INIT negotiates FUSE_DAX_FMAP", tn);
+	err = loop_call(FUSE_GET_FMAP, 7, &gin, sizeof(gin), &len);
+	ok(err == 0 && st.fmap_ino == 7 && len == map_len &&
+		   !memcmp(rep.data, map_buf, map_len),
+	   "%s: GET_FMAP reaches get_fmap, map of %zu bytes back", tn, len);
+	/* get_daxdev ends the loop after its reply */
+	err = loop_call(FUSE_GET_DAXDEV, 9, NULL, 0, &len);
+	ok(err == 0 && st.daxdev_index == 9 && len == sizeof(struct fuse_daxdev_out),
+	   "%s: GET_DAXDEV reaches get_daxdev(9)", tn);
+	if (mt) {
+		/* wake the idle worker blocked in read() */
+		shutdown(peer, SHUT_WR);
+	}
+	pthread_join(thr, &ret);
+	ok(1, "%s: loop ended (%d)", tn, (int)(intptr_t)ret);
+	session_end();
+}
+
+static void quiet(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	(void)fmt;
+	(void)ap;
+}
+
+int main(void)
+{
+	enum transport t;
+
+	/* errors the tests provoke on purpose are logged: keep them quiet */
+	if (!getenv("TEST_FAMFS_VERBOSE"))
+		fuse_set_log_func(quiet);
+
+	test_fmap_check();
+	test_init();
+	for (t = T_MEM; t <= T_URING; t++) {
+		test_get_fmap(t);
+		test_get_daxdev(t);
+		test_missing_ops(t);
+	}
+	test_loop(0);
+	test_loop(1);
+	printf("1..%d\n", ntest);
+	printf("# %d passed, %d failed\n", ntest - nfail, nfail);
+	return nfail ? 1 : 0;
+}
