@@ -58,7 +58,7 @@ enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF };
 static struct {
 	/* init */
 	uint64_t capable_ext;
-	int want_dax;		/* 1: fuse_set_feature_flag, 2: force the bit */
+	int want_dax; /* 1: fuse_set_feature_flag, 2: force the bit */
 	bool set_flag_ret;
 	/* get_fmap */
 	int fmap_calls;
@@ -81,7 +81,8 @@ static void t_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	st.capable_ext = conn->capable_ext;
 	if (st.want_dax == 1)
-		st.set_flag_ret = fuse_set_feature_flag(conn, FUSE_CAP_DAX_FMAP);
+		st.set_flag_ret =
+			fuse_set_feature_flag(conn, FUSE_CAP_DAX_FMAP);
 	else if (st.want_dax == 2)
 		conn->want_ext |= FUSE_CAP_DAX_FMAP;
 }
@@ -131,7 +132,7 @@ static const struct fuse_lowlevel_ops plain_ops = {
 /* A session talking to a socket instead of /dev/fuse                  */
 
 static struct fuse_session *se;
-static int peer = -1;		/* our end: replies arrive here */
+static int peer = -1; /* our end: replies arrive here */
 static uint64_t unique = 1;
 
 static void session_new(const struct fuse_lowlevel_ops *ops, size_t op_size)
@@ -355,8 +356,7 @@ static size_t iext_map(uint32_t n, uint32_t nstrips, uint32_t chunk,
 }
 
 #define HDR ((struct fuse_famfs_fmap_header *)map_buf)
-#define SE(i)                                                           \
-	((struct fuse_famfs_simple_ext *)(map_buf + sizeof(*HDR)) + (i))
+#define SE(i) ((struct fuse_famfs_simple_ext *)(map_buf + sizeof(*HDR)) + (i))
 #define IE0 ((struct fuse_famfs_iext *)(map_buf + sizeof(*HDR)))
 #define IE0_SE(j) ((struct fuse_famfs_simple_ext *)(IE0 + 1) + (j))
 
@@ -366,10 +366,22 @@ struct map_case {
 	int want;
 };
 
-static size_t m_simple1(void) { return simple_map(1, 2 * MiB, 2 * MiB); }
-static size_t m_simple_partial(void) { return simple_map(1, 4 * MiB, 3 * MiB + 1); }
-static size_t m_simple_empty_file(void) { return simple_map(1, 2 * MiB, 0); }
-static size_t m_simple32(void) { return simple_map(32, 2 * MiB, 64 * MiB); }
+static size_t m_simple1(void)
+{
+	return simple_map(1, 2 * MiB, 2 * MiB);
+}
+static size_t m_simple_partial(void)
+{
+	return simple_map(1, 4 * MiB, 3 * MiB + 1);
+}
+static size_t m_simple_empty_file(void)
+{
+	return simple_map(1, 2 * MiB, 0);
+}
+static size_t m_simple32(void)
+{
+	return simple_map(32, 2 * MiB, 64 * MiB);
+}
 static size_t m_iext(void)
 {
 	/* 5 chunks of 2 MiB over 2 strips: strip 0 holds 3, strip 1 holds 2 */
@@ -442,7 +454,10 @@ static size_t m_nextents0(void)
 	HDR->nextents = 0;
 	return len;
 }
-static size_t m_nextents33(void) { return simple_map(33, 2 * MiB, 2 * MiB); }
+static size_t m_nextents33(void)
+{
+	return simple_map(33, 2 * MiB, 2 * MiB);
+}
 static size_t m_nextents_huge(void)
 {
 	size_t len = m_simple1();
@@ -450,8 +465,14 @@ static size_t m_nextents_huge(void)
 	HDR->nextents = 0xffffffff;
 	return len;
 }
-static size_t m_short(void) { return m_simple32() - 1; }
-static size_t m_no_header(void) { return sizeof(*HDR) - 1; }
+static size_t m_short(void)
+{
+	return m_simple32() - 1;
+}
+static size_t m_no_header(void)
+{
+	return sizeof(*HDR) - 1;
+}
 static size_t m_offset_unaligned(void)
 {
 	size_t len = m_simple1();
@@ -472,7 +493,10 @@ static size_t m_len_zero(void)
 
 	return len;
 }
-static size_t m_len_unaligned(void) { return simple_map(1, 3 * MiB, 3 * MiB); }
+static size_t m_len_unaligned(void)
+{
+	return simple_map(1, 3 * MiB, 3 * MiB);
+}
 static size_t m_devindex23(void)
 {
 	size_t len = m_simple1();
@@ -487,7 +511,10 @@ static size_t m_devindex24(void)
 	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS;
 	return len;
 }
-static size_t m_uncovered(void) { return simple_map(2, 2 * MiB, 4 * MiB + 1); }
+static size_t m_uncovered(void)
+{
+	return simple_map(2, 2 * MiB, 4 * MiB + 1);
+}
 static size_t m_ext_overflow(void)
 {
 	size_t len = m_simple1();
@@ -566,7 +593,10 @@ static size_t m_strip_unaligned(void)
 	IE0_SE(1)->se_offset += 4096;
 	return len;
 }
-static size_t m_iext_truncated(void) { return m_iext() - sizeof(struct fuse_famfs_simple_ext); }
+static size_t m_iext_truncated(void)
+{
+	return m_iext() - sizeof(struct fuse_famfs_simple_ext);
+}
 static size_t m_too_long(void)
 {
 	memset(map_buf, 0, sizeof(map_buf));
@@ -615,7 +645,8 @@ static const struct map_case map_cases[] = {
 	{ "interleaved, chunk 0", m_chunk0, -EINVAL },
 	{ "interleaved, chunk not 2 MiB aligned", m_chunk_unaligned, -EINVAL },
 	{ "interleaved, ie_nbytes 0", m_nbytes0, -EINVAL },
-	{ "interleaved, ie_nbytes + chunk overflows", m_nbytes_overflow, -EINVAL },
+	{ "interleaved, ie_nbytes + chunk overflows", m_nbytes_overflow,
+	  -EINVAL },
 	{ "interleaved, last strip too short", m_strip_short, -EINVAL },
 	{ "interleaved, first strip too short", m_strip_short0, -EINVAL },
 	{ "interleaved, strip offset not aligned", m_strip_unaligned, -EINVAL },
@@ -653,7 +684,8 @@ static void test_init(void)
 	f = init(FUSE_DAX_FMAP | FUSE_MAX_PAGES, 1);
 	ok(!!(st.capable_ext & FUSE_CAP_DAX_FMAP),
 	   "INIT: FUSE_DAX_FMAP offered -> capable_ext has FUSE_CAP_DAX_FMAP");
-	ok(st.set_flag_ret, "INIT: fuse_set_feature_flag(FUSE_CAP_DAX_FMAP) succeeds");
+	ok(st.set_flag_ret,
+	   "INIT: fuse_set_feature_flag(FUSE_CAP_DAX_FMAP) succeeds");
 	ok(f > 0 && (f & FUSE_DAX_FMAP) && (f & FUSE_INIT_EXT),
 	   "INIT: server wants it -> reply has FUSE_DAX_FMAP (flags2 bit 11): %#llx",
 	   (unsigned long long)f);
@@ -661,7 +693,8 @@ static void test_init(void)
 
 	session_new(&famfs_ops, sizeof(famfs_ops));
 	f = init(FUSE_DAX_FMAP, 1);
-	ok(!!(st.capable_ext & FUSE_CAP_DAX_FMAP), "INIT: offered, capable_ext set");
+	ok(!!(st.capable_ext & FUSE_CAP_DAX_FMAP),
+	   "INIT: offered, capable_ext set");
 	ok(f > 0 && !(f & FUSE_DAX_FMAP),
 	   "INIT: server does not want it -> no FUSE_DAX_FMAP in the reply");
 	session_end();
@@ -671,7 +704,8 @@ static void test_init(void)
 	f = init(FUSE_MAX_PAGES, 1);
 	ok(!(st.capable_ext & FUSE_CAP_DAX_FMAP),
 	   "INIT: not offered -> capable_ext lacks FUSE_CAP_DAX_FMAP");
-	ok(!st.set_flag_ret, "INIT: not offered -> fuse_set_feature_flag fails");
+	ok(!st.set_flag_ret,
+	   "INIT: not offered -> fuse_set_feature_flag fails");
 	ok(f > 0 && !(f & FUSE_DAX_FMAP),
 	   "INIT: not offered -> no FUSE_DAX_FMAP in the reply");
 	session_end();
@@ -687,7 +721,8 @@ static void test_init(void)
 	session_new(&famfs_ops, sizeof(famfs_ops));
 	st.want_dax = 1;
 	f = init(FUSE_DAX_FMAP, 0);
-	ok(!(st.capable_ext & FUSE_CAP_DAX_FMAP) && f > 0 && !(f & FUSE_DAX_FMAP),
+	ok(!(st.capable_ext & FUSE_CAP_DAX_FMAP) && f > 0 &&
+		   !(f & FUSE_DAX_FMAP),
 	   "INIT: bit 43 without FUSE_INIT_EXT is not an offer");
 	session_end();
 }
@@ -773,7 +808,7 @@ static void test_get_daxdev(enum transport t)
 		{ 5, 1 },
 		{ FUSE_FAMFS_MAX_DAXDEVS - 1, 1 },
 		{ FUSE_FAMFS_MAX_DAXDEVS, 0 },
-		{ (1ULL << 32) + 1, 0 },	/* would narrow to 1 */
+		{ (1ULL << 32) + 1, 0 }, /* would narrow to 1 */
 		{ 1ULL << 40, 0 },
 		{ UINT64_MAX, 0 },
 	};
@@ -862,7 +897,7 @@ static int loop_call(uint32_t opcode, uint64_t nodeid, const void *arg,
 
 	if (send(peer, req, len, 0) != (ssize_t)len)
 		return 1;
-	n = recv(peer, &rep, sizeof(rep), 0);	/* blocking */
+	n = recv(peer, &rep, sizeof(rep), 0); /* blocking */
 	if (n < (ssize_t)sizeof(rep.h) || rep.h.len != n)
 		return 2;
 	if (outlen)
@@ -904,7 +939,8 @@ static void test_loop(int mt)
 	   "%s: GET_FMAP reaches get_fmap, map of %zu bytes back", tn, len);
 	/* get_daxdev ends the loop after its reply */
 	err = loop_call(FUSE_GET_DAXDEV, 9, NULL, 0, &len);
-	ok(err == 0 && st.daxdev_index == 9 && len == sizeof(struct fuse_daxdev_out),
+	ok(err == 0 && st.daxdev_index == 9 &&
+		   len == sizeof(struct fuse_daxdev_out),
 	   "%s: GET_DAXDEV reaches get_daxdev(9)", tn);
 	if (mt) {
 		/* wake the idle worker blocked in read() */
