@@ -87,10 +87,11 @@
  * Served: lookup, getattr, readdir, opendir, open, release, releasedir,
  * flush, fsync, fsyncdir, statfs, get_fmap, get_daxdev.  The namespace and
  * the sizes are the manifest's: mknod, create, mkdir, symlink, link,
- * unlink, rmdir, rename and setattr (truncate, chmod, chown, utimes) fail
- * with EPERM; fallocate with EOPNOTSUPP.  xattrs, access, lseek,
- * copy_file_range and bmap answer ENOSYS (the kernel then does without the
- * server).  read and write answer EIO: on a famfs connection they never
+ * unlink, rmdir, rename, setattr (truncate, chmod, chown, utimes) and an
+ * open with O_TRUNC fail with EPERM ("Operation not permitted": the file
+ * system is not read-only, its files can be written); fallocate fails with
+ * EOPNOTSUPP.  xattrs, access, lseek, copy_file_range and bmap answer
+ * ENOSYS (the kernel then does without the server).  read and write answer EIO: on a famfs connection they never
  * reach the server, and they are registered only to count them.
  *
  * The kernel must offer FUSE_DAX_FMAP (CONFIG_FUSE_FAMFS_DAX, and the
@@ -1593,6 +1594,11 @@ static void famfs_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (e->is_dir) {
 		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	/* O_TRUNC (atomic_o_trunc): famfs sizes never change */
+	if (fi->flags & O_TRUNC) {
+		fuse_reply_err(req, EPERM);
 		return;
 	}
 	fi->noflush = 1;
