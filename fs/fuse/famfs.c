@@ -48,11 +48,11 @@ struct famfs_daxdev {
 
 /**
  * struct famfs_devtable - the devices a famfs connection uses
- * @lock: serializes filling entries
+ * @lock: serializes filling entries, including the FUSE_GET_DAXDEV request
  * @dev: entries, indexed by the device index of the fmaps
  */
 struct famfs_devtable {
-	struct mutex lock;	/* serializes filling entries */
+	struct mutex lock;	/* serializes filling entries and their requests */
 	struct famfs_daxdev dev[FAMFS_MAX_DAXDEVS];
 };
 
@@ -152,7 +152,8 @@ static u64 famfs_strip_need(const struct famfs_iext *ie, u32 strip)
 }
 
 static int famfs_iext_parse(struct famfs_reply *r, struct famfs_iext *ie,
-			    struct famfs_ext *strips, u32 *dev_bitmap)
+			    struct famfs_ext *strips, u32 *dev_bitmap,
+			    bool last)
 {
 	const struct fuse_famfs_iext *in = famfs_pull(r, sizeof(*in));
 	u64 end;
@@ -165,6 +166,14 @@ static int famfs_iext_parse(struct famfs_reply *r, struct famfs_iext *ie,
 	if (!in->ie_nbytes ||
 	    check_add_overflow(in->ie_nbytes, (u64)in->ie_chunk_size, &end))
 		return famfs_reject("interleaved extent of %#llx bytes",
+				    in->ie_nbytes);
+	/*
+	 * Faults map whole pages: only the file's last page may end inside
+	 * an extent's last chunk (famfs_fmap_resolve() serves that page from
+	 * the strip, which is a multiple of 2 MiB long).
+	 */
+	if (!last && !PAGE_ALIGNED(in->ie_nbytes))
+		return famfs_reject("extent of %#llx bytes ends inside a page",
 				    in->ie_nbytes);
 	ie->nstrips = in->ie_nstrips;
 	ie->chunk = in->ie_chunk_size;
@@ -215,6 +224,8 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 		return ERR_PTR(famfs_reject("extent type %u", h->ext_type));
 	if (!h->nextents || h->nextents > FUSE_FAMFS_MAX_EXTENTS)
 		return ERR_PTR(famfs_reject("%u extents", h->nextents));
+	if (h->file_size > MAX_LFS_FILESIZE)
+		return ERR_PTR(famfs_reject("file size %#llx", h->file_size));
 	err = famfs_fmap_measure(h, r, &nstrips);
 	if (err)
 		return ERR_PTR(err);
@@ -247,7 +258,8 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 		ext = (struct famfs_ext *)(fmap->ie + fmap->nextents);
 		for (i = 0; i < fmap->nextents && !err; i++) {
 			err = famfs_iext_parse(&r, &fmap->ie[i], ext,
-					       &fmap->dev_bitmap);
+					       &fmap->dev_bitmap,
+					       i == fmap->nextents - 1);
 			ext += fmap->ie[i].nstrips;
 			if (!err && check_add_overflow(covered, fmap->ie[i].nbytes,
 						       &covered))
@@ -280,7 +292,8 @@ void famfs_fmap_free(struct famfs_fmap *fmap)
  * @len: bytes wanted from @pos, more than zero
  * @out: the device, the device offset of @pos and how many bytes from there
  *	 are contiguous on the device (at most @len, never across an extent
- *	 or an interleave chunk)
+ *	 or an interleave chunk; the last chunk of an interleaved extent
+ *	 counts up to the end of the page holding its last byte)
  *
  * Return: 0, or -EIO if @pos is past the end of the map.
  */
@@ -318,7 +331,12 @@ int famfs_fmap_resolve(const struct famfs_fmap *fmap, u64 pos, u64 len,
 		out->dev = ie->strips[strip].dev;
 		out->offset = ie->strips[strip].offset + stripe * ie->chunk +
 			      chunk_off;
-		out->len = min3(len, ie->chunk - chunk_off, ie->nbytes - pos);
+		/*
+		 * Up to the end of the chunk, or of the page holding the
+		 * extent's last byte: a fault needs the whole page.
+		 */
+		out->len = min3(len, ie->chunk - chunk_off,
+				PAGE_ALIGN(ie->nbytes) - pos);
 		return 0;
 	}
 	return -EIO;
@@ -408,9 +426,7 @@ static int famfs_daxdev_install(struct fuse_conn *fc,
 	struct dax_device *dax;
 	int err;
 
-	guard(mutex)(&table->lock);
-	if (table->dev[index].dax)
-		return 0;	/* another opener got it first */
+	lockdep_assert_held(&table->lock);
 	dax = famfs_daxdev_lookup(name);
 	if (IS_ERR(dax)) {
 		err = PTR_ERR(dax);
@@ -461,7 +477,11 @@ static int famfs_get_daxdev(struct fuse_mount *fm,
 	return famfs_daxdev_install(fm->fc, table, index, out.name);
 }
 
-/* Make sure every device @fmap uses is in the table. */
+/*
+ * Make sure every device @fmap uses is in the table.  The table lock is held
+ * across FUSE_GET_DAXDEV, so each device is asked for once per connection
+ * however many first opens race for it.
+ */
 static int famfs_get_daxdevs(struct fuse_mount *fm,
 			     const struct famfs_fmap *fmap)
 {
@@ -476,7 +496,16 @@ static int famfs_get_daxdevs(struct fuse_mount *fm,
 		/* Pairs with smp_store_release() in famfs_daxdev_install(). */
 		if (smp_load_acquire(&table->dev[i].dax))
 			continue;
-		err = famfs_get_daxdev(fm, table, i);
+		/*
+		 * One request per device: concurrent first users wait for it
+		 * (killable; an aborted connection ends the request).
+		 */
+		err = mutex_lock_killable(&table->lock);
+		if (err)
+			return err;
+		if (!table->dev[i].dax)
+			err = famfs_get_daxdev(fm, table, i);
+		mutex_unlock(&table->lock);
 		if (err)
 			return err;
 	}

@@ -320,6 +320,32 @@ static void mk_ie_last_partial_ok(struct fmap_buf *b)
 	fb_se(b, 1, 0, 2 * M2);
 }
 
+/* Two interleaved extents; the second ends inside a page. */
+static void mk_ie_two_tail(struct fmap_buf *b)
+{
+	fb_hdr(b, FUSE_FAMFS_EXT_INTERLEAVE, 2, 5 * M2 + 12345);
+	fb_ie(b, 2, M2, 4 * M2);
+	fb_se(b, 0, 0, 2 * M2);
+	fb_se(b, 1, 0, 2 * M2);
+	fb_ie(b, 2, M2, M2 + 12345);
+	fb_se(b, 0, 8 * M2, M2);
+	fb_se(b, 1, 8 * M2, M2);
+}
+
+static void mk_ie_not_last_unaligned(struct fmap_buf *b)
+{
+	mk_ie_two_tail(b);
+	IE(b)->ie_nbytes -= 4095;
+	HDR(b)->file_size -= 4095;
+}
+
+static void mk_size_huge(struct fmap_buf *b)
+{
+	/* covered, but not a possible i_size */
+	fb_hdr(b, FUSE_FAMFS_EXT_SIMPLE, 1, 1ULL << 63);
+	fb_se(b, 0, 0, 1ULL << 63);
+}
+
 static void mk_ie_long_strips(struct fmap_buf *b)
 {
 	/* As the public famfs server sends: strips longer than needed. */
@@ -364,6 +390,9 @@ static const struct parse_case parse_cases[] = {
 	{ "valid 32x32 interleave", mk_max_interleave, 0 },
 	{ "valid last partial stripe", mk_ie_last_partial_ok, 0 },
 	{ "valid strips longer than needed", mk_ie_long_strips, 0 },
+	{ "valid last extent ends inside a page", mk_ie_two_tail, 0 },
+	{ "interleave not last, ends inside a page", mk_ie_not_last_unaligned, -EINVAL },
+	{ "file size 2^63", mk_size_huge, -EINVAL },
 	{ "version 2", mk_version, -EINVAL },
 	{ "version 0", mk_version0, -EINVAL },
 	{ "unknown file type", mk_ftype, -EINVAL },
@@ -479,6 +508,11 @@ static const struct resolve_case resolve_cases[] = {
 	{ "interleave past the map", mk_interleave, 5 * M2 + M2 / 2, 1, -EIO },
 	{ "interleave 32x32 second extent", mk_max_interleave, 33 * M2 + 1, 8,
 	  0, 1, 65 * M2 + 1, 8 },
+	/* extent 1, from 4 * M2: chunk 0 on dev0@8M2, chunk 1 (12345 bytes) dev1@8M2 */
+	{ "interleave last chunk to page end", mk_ie_two_tail, 5 * M2, M2,
+	  0, 1, 8 * M2, 16384 },
+	{ "interleave last page is whole", mk_ie_two_tail, 5 * M2 + 12288, 4096,
+	  0, 1, 8 * M2 + 12288, 4096 },
 };
 
 static void resolve_case_desc(const struct resolve_case *c, char *desc)
