@@ -38,27 +38,31 @@ static void reply(struct srv *s, uint64_t unique, int err, const void *p,
 		;	/* the kernel gave up on the request: nothing to do */
 }
 
+static struct srv_file *file_of(struct srv *s, uint64_t nodeid)
+{
+	if (nodeid >= SRV_DYN_ID0 && s->dyn)
+		return s->dyn;
+	if (nodeid < FILE_ID0 || nodeid >= FILE_ID0 + (uint64_t)s->nfiles)
+		return NULL;
+	return &s->files[nodeid - FILE_ID0];
+}
+
 static void fill_attr(struct srv *s, uint64_t nodeid, struct fuse_attr *a)
 {
+	struct srv_file *f = file_of(s, nodeid);
+
 	memset(a, 0, sizeof(*a));
 	a->ino = nodeid;
 	a->nlink = 1;
 	a->blksize = 4096;
-	if (nodeid == ROOT_ID) {
+	if (nodeid == ROOT_ID || !f) {
 		a->mode = S_IFDIR | 0755;
 		a->nlink = 2;
 	} else {
 		a->mode = S_IFREG | 0666;
-		a->size = s->files[nodeid - FILE_ID0].size;
+		a->size = f->size;
 		a->blocks = (a->size + 511) / 512;
 	}
-}
-
-static struct srv_file *file_of(struct srv *s, uint64_t nodeid)
-{
-	if (nodeid < FILE_ID0 || nodeid >= FILE_ID0 + (uint64_t)s->nfiles)
-		return NULL;
-	return &s->files[nodeid - FILE_ID0];
 }
 
 static void do_init(struct srv *s, struct fuse_in_header *ih, void *arg)
@@ -91,15 +95,25 @@ static void do_lookup(struct srv *s, struct fuse_in_header *ih, char *name)
 	struct fuse_entry_out out = {};
 	int i;
 
+	char *end;
+
+	out.attr_valid = 3600;
+	out.entry_valid = 3600;
 	for (i = 0; i < s->nfiles; i++) {
 		if (ih->nodeid != ROOT_ID || strcmp(name, s->files[i].name))
 			continue;
 		out.nodeid = FILE_ID0 + i;
-		out.attr_valid = 3600;
-		out.entry_valid = 3600;
 		fill_attr(s, out.nodeid, &out.attr);
 		reply(s, ih->unique, 0, &out, sizeof(out));
 		return;
+	}
+	if (ih->nodeid == ROOT_ID && s->dyn && name[0] == 'z') {
+		out.nodeid = SRV_DYN_ID0 + strtoull(name + 1, &end, 10);
+		if (!*end) {
+			fill_attr(s, out.nodeid, &out.attr);
+			reply(s, ih->unique, 0, &out, sizeof(out));
+			return;
+		}
 	}
 	reply(s, ih->unique, ENOENT, NULL, 0);
 }
@@ -142,6 +156,9 @@ static void do_get_fmap(struct srv *s, struct fuse_in_header *ih, void *arg)
 		reply(s, ih->unique, ENOENT, NULL, 0);
 		return;
 	}
+	__atomic_add_fetch(&f->fmap_count, 1, __ATOMIC_SEQ_CST);
+	if (s->delay_us)
+		usleep(s->delay_us);
 	if (f->fmap_err) {
 		reply(s, ih->unique, f->fmap_err, NULL, 0);
 		return;
@@ -160,6 +177,8 @@ static void do_get_daxdev(struct srv *s, struct fuse_in_header *ih)
 		return;
 	}
 	d = &s->devs[ih->nodeid];
+	if (s->delay_us)
+		usleep(s->delay_us);
 	if (d->err) {
 		reply(s, ih->unique, d->err, NULL, 0);
 		return;
@@ -190,8 +209,12 @@ static void *srv_loop(void *arg)
 			__atomic_add_fetch(&s->counts[ih->opcode], 1, __ATOMIC_SEQ_CST);
 		else
 			__atomic_add_fetch(&s->cnt_other, 1, __ATOMIC_SEQ_CST);
-		if ((int)ih->opcode == s->die_on)
+		if ((int)ih->opcode == s->die_on) {
+			/* a dead server: its /dev/fuse file goes away */
+			close(s->fd);
+			__atomic_store_n(&s->dead, true, __ATOMIC_SEQ_CST);
 			break;
+		}
 		if ((int)ih->opcode == s->hang_on)
 			continue;
 		switch (ih->opcode) {
@@ -252,6 +275,8 @@ int srv_mount(struct srv *s)
 	char opts[128];
 	int i;
 
+	s->inited = 0;
+	s->dead = false;
 	strcpy(s->mnt, "/tmp/famfs-kst.XXXXXX");
 	if (!mkdtemp(s->mnt))
 		return -errno;
@@ -284,7 +309,9 @@ void srv_umount(struct srv *s)
 	srv_abort(s);
 	umount2(s->mnt, MNT_DETACH);
 	pthread_join(s->thread, NULL);
-	close(s->fd);
+	if (!s->dead)
+		close(s->fd);
+	s->fd = -1;
 	rmdir(s->mnt);
 }
 

@@ -17,6 +17,7 @@
 #define SRV_MAX_FILES	64
 #define SRV_MAX_DEVS	32
 #define SRV_NOP		0x7fffffff	/* no opcode */
+#define SRV_DYN_ID0	(1ULL << 20)	/* node ids of the files named zN */
 
 struct srv_file {
 	char name[32];
@@ -24,6 +25,7 @@ struct srv_file {
 	unsigned char fmap[FAMFS_FMAP_MAX + 64];
 	size_t fmap_len;
 	int fmap_err;		/* reply to GET_FMAP with this errno */
+	uint64_t fmap_count;	/* GET_FMAP requests seen for this file */
 };
 
 struct srv_dev {
@@ -43,8 +45,16 @@ struct srv {
 	uint64_t init_flags;	/* flags the kernel offered */
 	uint64_t counts[64];
 	uint64_t cnt_other;
-	int die_on;		/* exit the server when this opcode arrives */
+	int die_on;		/* close /dev/fuse and exit on this opcode */
 	int hang_on;		/* never answer this opcode */
+	bool dead;		/* died on die_on: /dev/fuse is closed */
+	unsigned int delay_us;	/* wait before answering GET_FMAP/DAXDEV */
+	/*
+	 * Files named "zN" that are not in @files are node SRV_DYN_ID0 + N and
+	 * all get the map in @dyn at the time of their GET_FMAP (the fuzz
+	 * test: one new inode per map without a table entry per map).
+	 */
+	struct srv_file *dyn;
 	int nfiles;
 	struct srv_file files[SRV_MAX_FILES];
 	struct srv_dev devs[SRV_MAX_DEVS];

@@ -9,12 +9,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -22,6 +28,14 @@
 #include "famfs_srv.h"
 
 #define M2	(2ULL << 20)
+#define NODEV_DIR	"/tmp/famfs-kst-nodev"
+
+#ifndef EHWPOISON
+#define EHWPOISON	133
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON	100
+#endif
 
 struct daxdev {
 	char name[32];		/* dax0.0 */
@@ -110,6 +124,7 @@ static void pattern(unsigned char *p, size_t len, unsigned int seed)
 		p[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 12)) ^ (i >> 20));
 }
 
+/* The path of @name on @s's mount, in a static buffer (not thread safe). */
 static char *fpath(struct srv *s, const char *name)
 {
 	static char p[128];
@@ -118,10 +133,254 @@ static char *fpath(struct srv *s, const char *name)
 	return p;
 }
 
+/* -- A model of the maps: what the kernel must accept, where bytes go ----- */
+
+struct m_ext {
+	uint32_t dev;
+	uint64_t off, len;
+};
+
+struct m_iext {
+	uint32_t nstrips;
+	uint64_t chunk, nbytes;
+	struct m_ext s[FUSE_FAMFS_MAX_STRIPS];
+};
+
+struct m_map {
+	uint32_t type, n;
+	uint64_t size;
+	uint32_t devs;		/* bit n: device index n is used */
+	struct m_ext se[FUSE_FAMFS_MAX_EXTENTS];
+	struct m_iext ie[FUSE_FAMFS_MAX_EXTENTS];
+};
+
+/*
+ * Bytes strip @strip of @ie must hold, counted chunk by chunk: the strip
+ * gets chunks strip, strip + n, ...; its last one may be the file's last,
+ * partial, chunk.
+ */
+static uint64_t m_strip_need(const struct m_iext *ie, uint32_t strip)
+{
+	uint64_t nchunks = ie->nbytes / ie->chunk + !!(ie->nbytes % ie->chunk);
+	uint64_t last, tail;
+
+	if (strip >= nchunks)
+		return 0;
+	last = (nchunks - 1 - strip) / ie->nstrips * ie->nstrips + strip;
+	tail = ie->nbytes - last * ie->chunk;
+	return (last - strip) / ie->nstrips * ie->chunk +
+	       (tail < ie->chunk ? tail : ie->chunk);
+}
+
+static bool m_ext_bad(const struct m_ext *e)
+{
+	uint64_t end;
+
+	return e->dev >= 24 || !e->len || e->len % M2 || e->off % M2 ||
+	       __builtin_add_overflow(e->off, e->len, &end);
+}
+
+/*
+ * Parse a GET_FMAP reply as Documentation/filesystems/famfs.rst says the
+ * kernel must.  Return: 0 if it is valid, else the errno of the open.
+ */
+static int m_parse(const unsigned char *b, size_t len, struct m_map *m)
+{
+	const struct fuse_famfs_fmap_header *h = (const void *)b;
+	uint64_t covered = 0, end;
+	size_t pos = sizeof(*h);
+	uint32_t i, j;
+
+	if (len > FAMFS_FMAP_MAX)
+		return EIO;
+	if (len < sizeof(*h))
+		return EINVAL;
+	if (h->fmap_version != FAMFS_FMAP_VERSION ||
+	    h->file_type > FUSE_FAMFS_FILE_LOG ||
+	    h->ext_type > FUSE_FAMFS_EXT_INTERLEAVE || !h->nextents ||
+	    h->nextents > FUSE_FAMFS_MAX_EXTENTS || h->file_size > INT64_MAX)
+		return EINVAL;
+	m->type = h->ext_type;
+	m->n = h->nextents;
+	m->size = h->file_size;
+	m->devs = 0;
+	for (i = 0; i < m->n; i++) {
+		const struct fuse_famfs_simple_ext *se;
+		struct m_ext *e = &m->se[i];
+		uint32_t ns = 1;
+
+		if (m->type == FUSE_FAMFS_EXT_INTERLEAVE) {
+			const struct fuse_famfs_iext *ie = (const void *)(b + pos);
+
+			if (len - pos < sizeof(*ie))
+				return EINVAL;
+			pos += sizeof(*ie);
+			ns = ie->ie_nstrips;
+			if (!ns || ns > FUSE_FAMFS_MAX_STRIPS)
+				return EINVAL;
+			m->ie[i].nstrips = ns;
+			m->ie[i].chunk = ie->ie_chunk_size;
+			m->ie[i].nbytes = ie->ie_nbytes;
+			e = m->ie[i].s;
+		}
+		for (j = 0; j < ns; j++) {
+			se = (const void *)(b + pos);
+			if (len - pos < sizeof(*se))
+				return EINVAL;
+			pos += sizeof(*se);
+			e[j].dev = se->se_devindex;
+			e[j].off = se->se_offset;
+			e[j].len = se->se_len;
+		}
+	}
+	for (; pos < len; pos++)
+		if (b[pos])
+			return EINVAL;
+	for (i = 0; i < m->n; i++) {
+		if (m->type == FUSE_FAMFS_EXT_SIMPLE) {
+			if (m_ext_bad(&m->se[i]) ||
+			    __builtin_add_overflow(covered, m->se[i].len, &covered))
+				return EINVAL;
+			m->devs |= 1U << m->se[i].dev;
+			continue;
+		}
+		if (!m->ie[i].chunk || m->ie[i].chunk % M2 || !m->ie[i].nbytes ||
+		    __builtin_add_overflow(m->ie[i].nbytes, m->ie[i].chunk, &end) ||
+		    (i + 1 < m->n && m->ie[i].nbytes % 4096))
+			return EINVAL;
+		for (j = 0; j < m->ie[i].nstrips; j++) {
+			if (m_ext_bad(&m->ie[i].s[j]) ||
+			    m->ie[i].s[j].len < m_strip_need(&m->ie[i], j))
+				return EINVAL;
+			m->devs |= 1U << m->ie[i].s[j].dev;
+		}
+		if (__builtin_add_overflow(covered, m->ie[i].nbytes, &covered))
+			return EINVAL;
+	}
+	return covered < m->size ? EINVAL : 0;
+}
+
+/* Where file byte @pos lives, and how many bytes are contiguous from it. */
+static int m_resolve(const struct m_map *m, uint64_t pos, struct m_ext *out)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->n; i++) {
+		const struct m_iext *ie = &m->ie[i];
+		uint64_t k, co;
+
+		if (m->type == FUSE_FAMFS_EXT_SIMPLE) {
+			if (pos < m->se[i].len) {
+				*out = m->se[i];
+				out->off += pos;
+				out->len -= pos;
+				return 0;
+			}
+			pos -= m->se[i].len;
+			continue;
+		}
+		if (pos >= ie->nbytes) {
+			pos -= ie->nbytes;
+			continue;
+		}
+		k = pos / ie->chunk;
+		co = pos % ie->chunk;
+		out->dev = ie->s[k % ie->nstrips].dev;
+		out->off = ie->s[k % ie->nstrips].off + k / ie->nstrips * ie->chunk + co;
+		out->len = ie->chunk - co;
+		if (out->len > ie->nbytes - pos)
+			out->len = ie->nbytes - pos;
+		return 0;
+	}
+	return -1;
+}
+
+/* The GET_FMAP reply for a model map. */
+static void m_build(struct srv_file *f, const struct m_map *m)
+{
+	uint32_t i, j;
+
+	fm_hdr(f, m->type, m->n, m->size);
+	for (i = 0; i < m->n; i++) {
+		if (m->type == FUSE_FAMFS_EXT_SIMPLE) {
+			fm_se(f, m->se[i].dev, m->se[i].off, m->se[i].len);
+			continue;
+		}
+		fm_ie(f, m->ie[i].nstrips, m->ie[i].chunk, m->ie[i].nbytes);
+		for (j = 0; j < m->ie[i].nstrips; j++)
+			fm_se(f, m->ie[i].s[j].dev, m->ie[i].s[j].off,
+			      m->ie[i].s[j].len);
+	}
+	f->size = m->size;
+}
+
+/*
+ * Compare the file bytes [@pos, @pos + @n) of a file with map @m with @w,
+ * reading the devices.  Return: -1 if they match, else the first file
+ * offset that differs (or that the map does not place on a device).
+ */
+static int64_t m_check_devs(const struct daxdev *dev, const struct m_map *m,
+			    uint64_t pos, const unsigned char *w, size_t n)
+{
+	unsigned char *d = malloc(n ? n : 1);
+	size_t done = 0;
+	int64_t bad = -1;
+
+	while (done < n && bad < 0) {
+		struct m_ext e;
+		size_t k;
+
+		if (m_resolve(m, pos + done, &e) || !d) {
+			bad = pos + done;
+			break;
+		}
+		k = e.len < n - done ? e.len : n - done;
+		if (e.off + k > dev[e.dev].size ||
+		    dev_rw(&dev[e.dev], e.off, d, k, false) ||
+		    memcmp(d, w + done, k))
+			bad = pos + done;
+		done += k;
+	}
+	free(d);
+	return bad;
+}
+
+/* A bump allocator of 2 MiB aligned device space, one per device. */
+struct dspace {
+	uint64_t next[2];
+};
+
+static uint64_t dalloc(struct dspace *ds, uint32_t dev, uint64_t len)
+{
+	uint64_t off = ds->next[dev];
+
+	ds->next[dev] += (len + M2 - 1) / M2 * M2;
+	return off;
+}
+
+/* Lay out @ie's strips on devices (strip j on device j % ndev). */
+static void m_place_strips(struct m_iext *ie, struct dspace *ds, int ndev,
+			   uint64_t extra)
+{
+	uint32_t j;
+
+	for (j = 0; j < ie->nstrips; j++) {
+		uint64_t need = m_strip_need(ie, j);
+
+		ie->s[j].dev = j % ndev;
+		ie->s[j].len = (need + M2 - 1) / M2 * M2 + (j ? 0 : extra);
+		if (!ie->s[j].len)
+			ie->s[j].len = M2;
+		ie->s[j].off = dalloc(ds, ie->s[j].dev, ie->s[j].len);
+	}
+}
+
 FIXTURE(famfs) {
 	struct srv *s;
 	struct daxdev dev[2];
 	int ndev;
+	bool rebind[2];		/* rebind dev[i] to fsdev_dax on teardown */
+	bool nodev_mounted;	/* NODEV_DIR is mounted */
 };
 
 FIXTURE_SETUP(famfs)
@@ -140,11 +399,22 @@ FIXTURE_SETUP(famfs)
 		snprintf(self->s->devs[1].name, DAXDEV_NAME_MAX, "%s", self->dev[1].path);
 }
 
+static int dax_bind(const char *dev, const char *driver);
+
 FIXTURE_TEARDOWN(famfs)
 {
+	int i;
+
 	if (self->s && self->s->fd > 0)
 		srv_umount(self->s);
 	free(self->s);
+	for (i = 0; i < 2; i++)
+		if (self->rebind[i])
+			dax_bind(self->dev[i].name, "fsdev_dax");
+	if (self->nodev_mounted) {
+		umount2(NODEV_DIR, MNT_DETACH);
+		rmdir(NODEV_DIR);
+	}
 }
 
 /* A file of @size on device @dev at @off, in extents of @ext bytes. */
@@ -270,6 +540,20 @@ static unsigned long smaps_field(void *addr, const char *field)
 	return v;
 }
 
+/* The page frame mapped at @addr, from /proc/self/pagemap; 0 if none. */
+static uint64_t pfn_of(void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (uintptr_t)addr / 4096 * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e >> 63 ? e & ((1ULL << 55) - 1) : 0;
+}
+
 /* An address aligned to 2 MiB with @len bytes of free space after it. */
 static void *aligned_hole(size_t len)
 {
@@ -288,7 +572,7 @@ TEST_F(famfs, mmap_pmd_and_bytes)
 	struct srv *s = self->s;
 	size_t size = 4 * M2;
 	unsigned char *p, *d = malloc(M2), *w = malloc(size);
-	int fd;
+	int fd, i;
 
 	simple_file(s, "m", 0, 48 * M2, size, size);
 	ASSERT_EQ(0, srv_mount(s));
@@ -297,10 +581,26 @@ TEST_F(famfs, mmap_pmd_and_bytes)
 	p = mmap(aligned_hole(size), size, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
-	/* one byte read in a 2 MiB aligned range maps all of it: a PMD */
+	/*
+	 * One byte read in a 2 MiB aligned range maps all of it: a PMD.  (DAX
+	 * folios are ZONE_DEVICE: smaps_pmd_entry() leaves them out of
+	 * FilePmdMapped, so the proof is Rss and the page tables.)
+	 */
 	ASSERT_EQ(0, smaps_field(p, "Rss"));
 	(void)*(volatile unsigned char *)(p + M2 + 5);
 	EXPECT_EQ(2048, smaps_field(p, "Rss"));
+	ksft_print_msg("FilePmdMapped %lu kB (DAX PMDs are not counted there)\n",
+		       smaps_field(p, "FilePmdMapped"));
+	/* ... the whole range, on the device where the map says */
+	for (i = 0; i < 512; i++) {
+		uint64_t want = (self->dev[0].phys + 49 * M2) / 4096 + i;
+
+		if (pfn_of(p + M2 + i * 4096) != want) {
+			EXPECT_EQ(want, pfn_of(p + M2 + i * 4096)) TH_LOG("page %d", i);
+			break;
+		}
+	}
+	EXPECT_EQ(0, pfn_of(p));
 	pattern(w, size, 4);
 	memcpy(p, w, size);
 	ASSERT_EQ(0, dev_rw(&self->dev[0], 48 * M2 + M2, d, M2, false));
@@ -426,6 +726,19 @@ MUT(b_ie_chunk0, good_ie, IE(f)->ie_chunk_size = 0)
 MUT(b_ie_chunk_unaligned, good_ie, IE(f)->ie_chunk_size = M2 + 4096)
 MUT(b_ie_strip_short, good_ie, ((struct fuse_famfs_simple_ext *)(IE(f) + 1))->se_len = M2)
 MUT(b_ie_cover, good_ie, HDR(f)->file_size = 5 * M2)
+MUT(b_size_2_63, good_simple, (SE(f, 1)->se_offset = 0, SE(f, 1)->se_len = 1ULL << 63,
+			       HDR(f)->file_size = 1ULL << 63))
+
+static void b_ie_mid_page(struct srv_file *f)
+{
+	/* extent 0 ends 4095 bytes before a page boundary, extent 1 follows */
+	fm_hdr(f, FUSE_FAMFS_EXT_INTERLEAVE, 2, 6 * M2 - 4095);
+	fm_ie(f, 2, M2, 4 * M2 - 4095);
+	fm_se(f, 0, 104 * M2, 2 * M2);
+	fm_se(f, 0, 108 * M2, 2 * M2);
+	fm_ie(f, 1, M2, 2 * M2);
+	fm_se(f, 0, 112 * M2, 2 * M2);
+}
 
 static const struct bad_fmap bad_fmaps[] = {
 	{ "version 2", b_version, EINVAL },
@@ -454,6 +767,8 @@ static const struct bad_fmap bad_fmaps[] = {
 	{ "interleave chunk not 2 MiB aligned", b_ie_chunk_unaligned, EINVAL },
 	{ "interleave strip too short", b_ie_strip_short, EINVAL },
 	{ "interleave shorter than the file", b_ie_cover, EINVAL },
+	{ "file size 2^63 (covered)", b_size_2_63, EINVAL },
+	{ "interleave, not last, ends inside a page", b_ie_mid_page, EINVAL },
 };
 
 TEST_F(famfs, hostile_fmaps)
@@ -600,6 +915,988 @@ TEST_F(famfs, no_rawio_no_famfs)
 	EXPECT_EQ(0, srv_count(s, FUSE_GET_FMAP));
 	EXPECT_GE(srv_count(s, FUSE_READ), 1);
 	close(fd);
+}
+
+/* -- Interleave: chunk sizes, boundaries, the last partial stripe -------- */
+
+static void mk_interleaved(struct m_map *m, struct dspace *ds, int ndev,
+			   uint64_t chunk, uint32_t nstrips)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = FUSE_FAMFS_EXT_INTERLEAVE;
+	m->n = 2;
+	/* one chunk more than a stripe: the last stripe is partial */
+	m->ie[0].nstrips = nstrips;
+	m->ie[0].chunk = chunk;
+	m->ie[0].nbytes = (nstrips + 1) * chunk;
+	m_place_strips(&m->ie[0], ds, ndev, 0);
+	/* then a chunk and a half and a bit: a partial chunk, empty strips */
+	m->ie[1].nstrips = nstrips;
+	m->ie[1].chunk = chunk;
+	m->ie[1].nbytes = chunk + chunk / 2 + 12345;
+	m_place_strips(&m->ie[1], ds, ndev, M2);	/* strip 0 longer */
+	m->size = m->ie[0].nbytes + m->ie[1].nbytes;
+}
+
+TEST_F_TIMEOUT(famfs, interleave_chunk_sizes, 240)
+{
+	static const struct { uint64_t chunk; uint32_t nstrips; } cfg[] = {
+		{ M2, 2 }, { 2 * M2, 2 }, { 4 * M2, 3 }, { 2 * M2, 5 },
+	};
+	struct srv *s = self->s;
+	struct m_map *m = calloc(sizeof(cfg) / sizeof(cfg[0]), sizeof(*m));
+	struct dspace ds = { { 2 * M2, 2 * M2 } };
+	size_t c, nc = sizeof(cfg) / sizeof(cfg[0]);
+	char name[16];
+
+	ASSERT_NE(NULL, m);
+	for (c = 0; c < nc; c++) {
+		mk_interleaved(&m[c], &ds, self->ndev, cfg[c].chunk, cfg[c].nstrips);
+		snprintf(name, sizeof(name), "i%zu", c);
+		m_build(srv_add_file(s, name, 0), &m[c]);
+	}
+	ASSERT_LE(ds.next[0], self->dev[0].size);
+	if (self->ndev > 1)
+		ASSERT_LE(ds.next[1], self->dev[1].size);
+	ASSERT_EQ(0, srv_mount(s));
+
+	for (c = 0; c < nc; c++) {
+		uint64_t size = m[c].size, chunk = cfg[c].chunk;
+		uint64_t bounds[] = {
+			chunk, 2 * chunk, m[c].ie[0].nbytes - chunk,
+			m[c].ie[0].nbytes, m[c].ie[0].nbytes + chunk, size - 1,
+		};
+		unsigned char *w = malloc(size), *r = malloc(size + 4096), *p;
+		size_t b;
+		struct m_ext e;
+		int fd;
+
+		ASSERT_NE(NULL, w);
+		ASSERT_NE(NULL, r);
+		snprintf(name, sizeof(name), "i%zu", c);
+		fd = open(fpath(s, name), O_RDWR);
+		ASSERT_GE(fd, 0);
+		/* one write across every chunk, strip and extent boundary */
+		pattern(w, size, 10 + c);
+		ASSERT_EQ(size, pwrite(fd, w, size, 0));
+		EXPECT_EQ(-1, m_check_devs(self->dev, &m[c], 0, w, size))
+			TH_LOG("chunk %lu x %u: bytes misplaced", chunk, cfg[c].nstrips);
+		/* small unaligned writes straddling each boundary */
+		for (b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+			uint64_t pos = bounds[b] > 3000 ? bounds[b] - 3000 : 0;
+			size_t n = pos + 6001 > size ? size - pos : 6001;
+
+			pattern(w + pos, n, 100 + b);
+			ASSERT_EQ(n, pwrite(fd, w + pos, n, pos));
+			EXPECT_EQ(-1, m_check_devs(self->dev, &m[c], pos, w + pos, n))
+				TH_LOG("chunk %lu: write at %lu misplaced", chunk, pos);
+		}
+		/* the device written directly, read through the file */
+		ASSERT_EQ(0, m_resolve(&m[c], size - 5000, &e));
+		pattern(w + size - 5000, 5000, 77);
+		ASSERT_EQ(0, dev_rw(&self->dev[e.dev], e.off, w + size - 5000,
+				    5000, true));
+		ASSERT_EQ(size, pread(fd, r, size + 4096, 0));
+		EXPECT_EQ(0, memcmp(r, w, size)) TH_LOG("chunk %lu: read", chunk);
+		/* and through a mapping: faults across chunks and strips */
+		p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		EXPECT_EQ(0, memcmp(p, w, size)) TH_LOG("chunk %lu: mmap", chunk);
+		munmap(p, size);
+		close(fd);
+		free(w);
+		free(r);
+	}
+	/* a 2 MiB aligned mapping of chunk 1 (strip 1): a PMD there too */
+	{
+		int fd = open(fpath(s, "i0"), O_RDWR);
+		char *p;
+
+		ASSERT_GE(fd, 0);
+		p = mmap(aligned_hole(4 * M2), 4 * M2, PROT_READ,
+			 MAP_SHARED | MAP_FIXED, fd, 0);
+		ASSERT_NE(MAP_FAILED, p);
+		(void)*(volatile char *)(p + M2 + 4096);
+		EXPECT_EQ(2048, smaps_field(p, "Rss"));
+		munmap(p, 4 * M2);
+		close(fd);
+	}
+	EXPECT_EQ(0, srv_count(s, FUSE_READ) + srv_count(s, FUSE_WRITE));
+	EXPECT_EQ(nc, srv_count(s, FUSE_GET_FMAP));
+	EXPECT_EQ(self->ndev, srv_count(s, FUSE_GET_DAXDEV));
+	free(m);
+}
+
+/* -- More hostile GET_DAXDEV replies: one slot, failed many ways ---------- */
+
+static int sysfs_put(const char *file, const char *val)
+{
+	int fd = open(file, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The driver @dev is bound to ("" if none). */
+static const char *dax_driver(const char *dev)
+{
+	static char cur[256];
+	char p[128];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "/sys/bus/dax/devices/%s/driver", dev);
+	n = readlink(p, cur, sizeof(cur) - 1);
+	if (n <= 0)
+		return "";
+	cur[n] = 0;
+	return strrchr(cur, '/') ? strrchr(cur, '/') + 1 : cur;
+}
+
+/* Bind @dev to @driver (NULL: leave it unbound).  Return: 0 or -errno. */
+static int dax_bind(const char *dev, const char *driver)
+{
+	const char *cur = dax_driver(dev);
+	char p[128];
+	int ret;
+
+	if (driver && !strcmp(cur, driver))
+		return 0;
+	if (*cur) {
+		snprintf(p, sizeof(p), "/sys/bus/dax/drivers/%s/unbind", cur);
+		ret = sysfs_put(p, dev);
+		if (ret)
+			return ret;
+	}
+	if (!driver)
+		return 0;
+	snprintf(p, sizeof(p), "/sys/bus/dax/drivers/%s/bind", driver);
+	ret = sysfs_put(p, dev);
+	if (ret)
+		return ret;
+	return strcmp(dax_driver(dev), driver) ? -ENODEV : 0;
+}
+
+struct dev_case {
+	const char *name;
+	int expect;
+};
+
+TEST_F(famfs, hostile_daxdev_slot_recovers)
+{
+	static const struct dev_case cases[] = {
+		{ "/dev/zero", ENODEV },
+		{ "/dev/mem", ENODEV },
+		{ "dax char device on a nodev mount", EACCES },
+		{ "device 0 again (held by slot 0)", EBUSY },
+		{ "devdax bound to device_dax", EOPNOTSUPP },
+		{ "devdax bound to no driver", ENODEV },
+	};
+	struct srv *s = self->s;
+	struct srv_dev *d = &s->devs[5];
+	struct daxdev *other = &self->dev[self->ndev - 1];
+	unsigned char w[8192], r[8192];
+	struct srv_file *f;
+	struct stat st;
+	size_t i;
+	int fd;
+
+	/* file h: 2 MiB on device 0, then 2 MiB on device 5 */
+	f = srv_add_file(s, "h", 2 * M2);
+	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 2, 2 * M2);
+	fm_se(f, 0, 20 * M2, M2);
+	fm_se(f, 5, 4 * M2, M2);
+	ASSERT_EQ(0, stat(self->dev[0].path, &st));
+	mkdir(NODEV_DIR, 0700);
+	ASSERT_EQ(0, mount("famfs-kst", NODEV_DIR, "tmpfs", MS_NODEV, NULL));
+	self->nodev_mounted = true;
+	ASSERT_EQ(0, mknod(NODEV_DIR "/dax", S_IFCHR | 0600, st.st_rdev));
+	ASSERT_EQ(0, srv_mount(s));
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *path = cases[i].name;
+
+		if (i == 2)
+			path = NODEV_DIR "/dax";
+		else if (i == 3)
+			path = self->dev[0].path;
+		else if (i >= 4) {
+			if (self->ndev < 2) {
+				ksft_print_msg("%s: needs a second devdax\n", path);
+				continue;
+			}
+			self->rebind[1] = true;
+			ASSERT_EQ(0, dax_bind(self->dev[1].name,
+					      i == 4 ? "device_dax" : NULL));
+			path = self->dev[1].path;
+		}
+		snprintf(d->name, sizeof(d->name), "%s", path);
+		errno = 0;
+		fd = open(fpath(s, "h"), O_RDWR);
+		EXPECT_EQ(-1, fd) TH_LOG("%s: accepted", cases[i].name);
+		EXPECT_EQ(cases[i].expect, errno) TH_LOG("%s: %s", cases[i].name,
+							 strerror(errno));
+		ksft_print_msg("daxdev %-34s -> %s\n", cases[i].name,
+			       fd < 0 ? strerror(errno) : "ACCEPTED");
+		if (fd >= 0)
+			close(fd);
+	}
+	if (self->rebind[1]) {
+		ASSERT_EQ(0, dax_bind(self->dev[1].name, "fsdev_dax"));
+		self->rebind[1] = false;
+	}
+	if (self->ndev < 2)
+		SKIP(return, "a second devdax is needed for the slot to recover");
+	/* the slot that failed six ways now takes a good device */
+	snprintf(d->name, sizeof(d->name), "%s", other->path);
+	fd = open(fpath(s, "h"), O_RDWR);
+	ASSERT_GE(fd, 0) TH_LOG("slot 5 after failures: %s", strerror(errno));
+	pattern(w, sizeof(w), 9);
+	ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), M2 + 4096));
+	ASSERT_EQ(0, dev_rw(other, 4 * M2 + 4096, r, sizeof(r), false));
+	EXPECT_EQ(0, memcmp(w, r, sizeof(w)));
+	close(fd);
+	/* slot 0 was fetched once; slot 5 once per attempt */
+	EXPECT_EQ(1 + 1 + (self->ndev > 1 ? 6 : 4), srv_count(s, FUSE_GET_DAXDEV));
+}
+
+/* -- The server dies, or hangs and is aborted, in the middle of a request - */
+
+struct opener {
+	const char *path;
+	int fd, err;
+	bool done;
+};
+
+static void *open_thread(void *arg)
+{
+	struct opener *o = arg;
+
+	o->fd = open(o->path, O_RDWR);
+	o->err = errno;
+	__atomic_store_n(&o->done, true, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Wait up to @ms for *@flag, or for @count to reach 1. */
+static bool wait_until(bool *flag, struct srv *s, int opcode, int ms)
+{
+	for (; ms > 0; ms -= 10) {
+		if (flag ? __atomic_load_n(flag, __ATOMIC_SEQ_CST) :
+			   srv_count(s, opcode) > 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void server_gone(struct __test_metadata *_metadata,
+			FIXTURE_DATA(famfs) *self, int opcode, bool die)
+{
+	struct srv *s = self->s;
+	struct opener o = { .fd = -1 };
+	pthread_t t;
+	struct timespec t0, t1;
+
+	simple_file(s, "f", 0, 8 * M2, M2, M2);
+	if (die)
+		s->die_on = opcode;
+	else
+		s->hang_on = opcode;
+	ASSERT_EQ(0, srv_mount(s));
+	o.path = fpath(s, "f");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, pthread_create(&t, NULL, open_thread, &o));
+	ASSERT_TRUE(wait_until(NULL, s, opcode, 10000));
+	if (!die) {
+		/* the server holds the request: the opener waits ... */
+		usleep(200000);
+		EXPECT_FALSE(__atomic_load_n(&o.done, __ATOMIC_SEQ_CST));
+		/* ... until the connection is aborted */
+		srv_abort(s);
+	}
+	ASSERT_TRUE(wait_until(&o.done, s, 0, 10000)) TH_LOG("the opener hangs");
+	pthread_join(t, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* every request in flight on an aborted connection: ECONNABORTED */
+	EXPECT_EQ(-1, o.fd);
+	EXPECT_EQ(ECONNABORTED, o.err) TH_LOG("%s", strerror(o.err));
+	ksft_print_msg("%s in %s: open -> %s after %ld ms\n",
+		       die ? "server died" : "server hung, aborted",
+		       opcode == FUSE_GET_FMAP ? "GET_FMAP" : "GET_DAXDEV",
+		       strerror(o.err), (t1.tv_sec - t0.tv_sec) * 1000 +
+		       (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	/* later requests: the connection is gone */
+	EXPECT_EQ(-1, open(o.path, O_RDWR));
+	EXPECT_EQ(ENOTCONN, errno);
+	EXPECT_EQ(1, srv_count(s, FUSE_GET_FMAP));
+	EXPECT_EQ(opcode == FUSE_GET_DAXDEV, srv_count(s, FUSE_GET_DAXDEV));
+	/* a plain umount works: nothing is left busy */
+	EXPECT_EQ(0, umount2(s->mnt, 0)) TH_LOG("umount: %s", strerror(errno));
+	srv_umount(s);
+}
+
+TEST_F(famfs, server_dies_in_get_fmap)
+{
+	server_gone(_metadata, self, FUSE_GET_FMAP, true);
+}
+
+TEST_F(famfs, server_dies_in_get_daxdev)
+{
+	server_gone(_metadata, self, FUSE_GET_DAXDEV, true);
+}
+
+TEST_F(famfs, abort_hung_get_fmap)
+{
+	server_gone(_metadata, self, FUSE_GET_FMAP, false);
+}
+
+TEST_F(famfs, abort_hung_get_daxdev)
+{
+	server_gone(_metadata, self, FUSE_GET_DAXDEV, false);
+}
+
+/* -- Concurrency: first opens racing; mount cycles ------------------------ */
+
+#define RACE_THREADS	32
+#define RACE_FILES	8
+
+struct racer {
+	struct srv *s;
+	pthread_barrier_t *bar;
+	const unsigned char (*want)[4096];
+	int id, failed, wrong;
+	char why[96];		/* the last wrong read */
+};
+
+static void *race_thread(void *arg)
+{
+	struct racer *r = arg;
+	unsigned char buf[4096];
+	int fds[RACE_FILES], i;
+	ssize_t n;
+
+	pthread_barrier_wait(r->bar);
+	for (i = 0; i < RACE_FILES; i++) {
+		int k = (i + r->id) % RACE_FILES;
+		char path[96];
+
+		/* not fpath(): its buffer is shared */
+		snprintf(path, sizeof(path), "%s/r%d", r->s->mnt, k);
+		fds[k] = open(path, O_RDWR);
+		if (fds[k] < 0) {
+			r->failed++;
+			continue;
+		}
+		n = pread(fds[k], buf, sizeof(buf), 0);
+		if (n != sizeof(buf) || memcmp(buf, r->want[k], sizeof(buf))) {
+			r->wrong++;
+			snprintf(r->why, sizeof(r->why), "r%d: read %zd (%s), byte 0 %#x",
+				 k, n, n < 0 ? strerror(errno) : "-", buf[0]);
+		}
+	}
+	for (i = 0; i < RACE_FILES; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return NULL;
+}
+
+/*
+ * 32 threads open the same 8 files at once; none of them has a map yet and
+ * the connection knows no device yet (files r4..r7 also use device 1).  The
+ * server answers slowly so that the requests pile up.  What the kernel
+ * promises (famfs.rst): every open succeeds and sees the right bytes;
+ * concurrent first opens may each fetch a map, the first installed wins
+ * and the others are freed (kmemleak checks that); each device is fetched
+ * once per connection; later opens send nothing.
+ */
+TEST_F_TIMEOUT(famfs, race_first_opens, 180)
+{
+	static unsigned char want[RACE_FILES][4096];
+	struct racer r[RACE_THREADS];
+	pthread_t t[RACE_THREADS];
+	pthread_barrier_t bar;
+	struct srv *s = self->s;
+	uint64_t fmaps = 0, daxdevs;
+	char name[8];
+	int i, fd;
+
+	for (i = 0; i < RACE_FILES; i++) {
+		struct srv_file *f;
+
+		snprintf(name, sizeof(name), "r%d", i);
+		f = srv_add_file(s, name, 2 * M2);
+		fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 2, 2 * M2);
+		fm_se(f, 0, (20 + 2 * i) * M2, M2);
+		fm_se(f, i >= 4 ? self->ndev - 1 : 0, (21 + 2 * i) * M2, M2);
+		pattern(want[i], sizeof(want[i]), 40 + i);
+		ASSERT_EQ(0, dev_rw(&self->dev[0], (20 + 2 * i) * M2, want[i],
+				    sizeof(want[i]), true));
+	}
+	s->delay_us = 20000;
+	ASSERT_EQ(0, srv_mount(s));
+	ASSERT_EQ(0, pthread_barrier_init(&bar, NULL, RACE_THREADS));
+	for (i = 0; i < RACE_THREADS; i++) {
+		r[i] = (struct racer){ .s = s, .bar = &bar, .want = want, .id = i };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, race_thread, &r[i]));
+	}
+	for (i = 0; i < RACE_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, r[i].failed) TH_LOG("thread %d", i);
+		EXPECT_EQ(0, r[i].wrong) TH_LOG("thread %d: %s", i, r[i].why);
+	}
+	pthread_barrier_destroy(&bar);
+	for (i = 0; i < RACE_FILES; i++) {
+		fmaps += s->files[i].fmap_count;
+		EXPECT_GE(s->files[i].fmap_count, 1);
+		EXPECT_LE(s->files[i].fmap_count, RACE_THREADS);
+	}
+	daxdevs = srv_count(s, FUSE_GET_DAXDEV);
+	ksft_print_msg("%d threads x %d files: %lu GET_FMAP, %lu GET_DAXDEV\n",
+		       RACE_THREADS, RACE_FILES, fmaps, daxdevs);
+	EXPECT_EQ(self->ndev, daxdevs);
+	/* every inode has its map now: nothing more is asked */
+	s->delay_us = 0;
+	for (i = 0; i < RACE_THREADS * RACE_FILES; i++) {
+		snprintf(name, sizeof(name), "r%d", i % RACE_FILES);
+		fd = open(fpath(s, name), O_RDONLY);
+		ASSERT_GE(fd, 0);
+		close(fd);
+	}
+	EXPECT_EQ(fmaps, srv_count(s, FUSE_GET_FMAP));
+	EXPECT_EQ(daxdevs, srv_count(s, FUSE_GET_DAXDEV));
+}
+
+TEST_F_TIMEOUT(famfs, mount_cycles, 300)
+{
+	struct srv *s = self->s;
+	unsigned char w[4096], r[4096];
+	int cycle, fd, dev = self->ndev - 1;
+
+	simple_file(s, "a", 0, 10 * M2, M2, M2);
+	simple_file(s, "b", dev, 12 * M2, M2, M2);
+	for (cycle = 0; cycle < 50; cycle++) {
+		/* the previous connection let go of both devices */
+		ASSERT_EQ(0, srv_mount(s)) TH_LOG("cycle %d", cycle);
+		fd = open(fpath(s, "a"), O_RDWR);
+		ASSERT_GE(fd, 0) TH_LOG("cycle %d: %s", cycle, strerror(errno));
+		pattern(w, sizeof(w), cycle);
+		ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), 4096));
+		close(fd);
+		fd = open(fpath(s, "b"), O_RDWR);
+		ASSERT_GE(fd, 0) TH_LOG("cycle %d: %s", cycle, strerror(errno));
+		ASSERT_EQ(sizeof(r), pread(fd, r, sizeof(r), 0));
+		close(fd);
+		ASSERT_EQ(0, dev_rw(&self->dev[0], 10 * M2 + 4096, r, sizeof(r), false));
+		ASSERT_EQ(0, memcmp(w, r, sizeof(w))) TH_LOG("cycle %d", cycle);
+		srv_umount(s);
+	}
+	EXPECT_EQ(100, srv_count(s, FUSE_GET_FMAP));
+	EXPECT_EQ(50 * self->ndev, srv_count(s, FUSE_GET_DAXDEV));
+}
+
+/* -- Fuzz: randomly mutated valid maps ------------------------------------ */
+
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64* */
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 2685821657736338717ULL;
+}
+
+static uint64_t rnd_below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* A random valid map on @ndev devices of @devsize bytes each. */
+static void fz_valid(struct m_map *m, int ndev, uint64_t devsize)
+{
+	uint64_t covered = 0, slots = devsize / M2;
+	uint32_t i, j;
+
+	memset(m, 0, sizeof(*m));
+	m->type = rnd_below(2);
+	m->n = 1 + (rnd_below(4) ? rnd_below(4) : rnd_below(32));
+	for (i = 0; i < m->n; i++) {
+		struct m_iext *ie = &m->ie[i];
+
+		if (m->type == FUSE_FAMFS_EXT_SIMPLE) {
+			m->se[i].dev = rnd_below(ndev);
+			m->se[i].len = (1 + rnd_below(4)) * M2;
+			m->se[i].off = rnd_below(slots - 4) * M2;
+			covered += m->se[i].len;
+			continue;
+		}
+		ie->nstrips = 1 + (rnd_below(4) ? rnd_below(3) : rnd_below(32));
+		ie->chunk = (1 + rnd_below(3)) * M2;
+		ie->nbytes = 1 + rnd_below(ie->nstrips * 2 * ie->chunk);
+		if (i + 1 < m->n)	/* only the last may end inside a page */
+			ie->nbytes = (ie->nbytes + 4095) / 4096 * 4096;
+		for (j = 0; j < ie->nstrips; j++) {
+			uint64_t need = m_strip_need(ie, j);
+
+			ie->s[j].dev = rnd_below(ndev);
+			ie->s[j].len = ((need + M2 - 1) / M2 + rnd_below(2)) * M2;
+			if (!ie->s[j].len)
+				ie->s[j].len = M2;
+			ie->s[j].off = rnd_below(slots - ie->s[j].len / M2) * M2;
+		}
+		covered += ie->nbytes;
+	}
+	m->size = covered - rnd_below(covered < M2 ? covered : M2);
+}
+
+static const uint64_t fz_vals[] = {
+	0, 1, 2, 23, 24, 31, 32, 33, 4096, M2 - 1, M2, M2 + 4096, 2 * M2,
+	1ULL << 31, (1ULL << 32) - 1, 1ULL << 32, 1ULL << 40, INT64_MAX,
+	1ULL << 63, ~0ULL, ~0ULL - M2 + 1, 256ULL << 20,
+};
+
+/* Mutate a reply in place; return its new length. */
+static size_t fz_mutate(unsigned char *b, size_t len, size_t max)
+{
+	int k, nmut = 1 + rnd_below(3);
+	uint64_t v;
+	uint32_t v32;
+	size_t at;
+
+	for (k = 0; k < nmut; k++) {
+		switch (rnd_below(8)) {
+		case 0:		/* flip a bit */
+			if (len)
+				b[rnd_below(len)] ^= 1 << rnd_below(8);
+			break;
+		case 1:		/* a 32-bit field gets an interesting value */
+		case 2:
+			if (len < 4)
+				break;
+			at = rnd_below(len / 4) * 4;
+			v32 = fz_vals[rnd_below(sizeof(fz_vals) / 8)];
+			memcpy(b + at, &v32, 4);
+			break;
+		case 3:		/* a 64-bit field gets an interesting value */
+		case 4:
+			if (len < 8)
+				break;
+			at = rnd_below(len / 8) * 8;
+			v = fz_vals[rnd_below(sizeof(fz_vals) / 8)];
+			memcpy(b + at, &v, 8);
+			break;
+		case 5:		/* a 64-bit field moves by 2 MiB multiples */
+			if (len < 8)
+				break;
+			at = rnd_below(len / 8) * 8;
+			memcpy(&v, b + at, 8);
+			v += (rnd_below(9) - 4) * M2;
+			memcpy(b + at, &v, 8);
+			break;
+		case 6:		/* truncated */
+			len = rnd_below(len + 1);
+			break;
+		case 7:		/* longer: zeroes, or a stray byte */
+			at = rnd_below(64);
+			if (len + at + 1 > max)
+				break;
+			memset(b + len, 0, at + 1);
+			if (rnd_below(2))
+				b[len + at] = 1 + rnd_below(255);
+			len += at + 1;
+			break;
+		}
+	}
+	return len;
+}
+
+struct fz_stats {
+	unsigned long opened, rejected, rw_ok, rw_err, wrong;
+};
+
+/*
+ * The map was accepted: a write and a read of random bytes within the file
+ * must land where the model says, or fail where the model places bytes
+ * beyond the end of a device.
+ */
+static int fz_roundtrip(const struct daxdev *dev, const struct m_map *m, int fd,
+			unsigned char *w, unsigned char *r, struct fz_stats *st)
+{
+	uint64_t lim = m->size < 64 * M2 ? m->size : 64 * M2, pos, ok = 0;
+	size_t n;
+	ssize_t got;
+	struct m_ext e;
+
+	if (!lim)
+		return pread(fd, r, 1, 0) == 0 ? 0 : -1;
+	pos = rnd_below(lim / M2 + 1) * M2;
+	pos = pos > 3000 ? pos - rnd_below(3000) : 0;
+	if (pos >= lim)
+		pos = rnd_below(lim);
+	n = 1 + rnd_below(12000);
+	if (n > m->size - pos)
+		n = m->size - pos;
+	/* bytes the devices hold before the first piece beyond a device */
+	while (ok < n && !m_resolve(m, pos + ok, &e)) {
+		uint64_t k = e.len < n - ok ? e.len : n - ok;
+
+		if (e.off + k > dev[e.dev].size)
+			break;
+		ok += k;
+	}
+	pattern(w, n, rnd());
+	got = pwrite(fd, w, n, pos);
+	if (ok < n) {
+		/* the kernel stops at the piece it cannot reach */
+		st->rw_err++;
+		if (ok ? got != (ssize_t)ok : got != -1) {
+			ksft_print_msg("write %zu at %lu: %zd, expected %lu\n",
+				       n, pos, got, ok);
+			return -1;
+		}
+		if (!ok && errno != EFAULT)
+			ksft_print_msg("write beyond the device: %s\n",
+				       strerror(errno));
+		if (!ok)
+			return 0;
+		n = ok;
+	} else if (got != (ssize_t)n) {
+		ksft_print_msg("write %zu at %lu: %zd (%s)\n", n, pos, got,
+			       strerror(errno));
+		return -1;
+	}
+	st->rw_ok++;
+	if (pread(fd, r, n, pos) != (ssize_t)n || memcmp(r, w, n)) {
+		ksft_print_msg("read back %zu at %lu differs\n", n, pos);
+		return -1;
+	}
+	if (m_check_devs(dev, m, pos, w, n) >= 0) {
+		ksft_print_msg("%zu bytes at %lu not where the map says\n", n, pos);
+		return -1;
+	}
+	return 0;
+}
+
+static void fz_dump(const unsigned char *b, size_t len)
+{
+	char line[100];
+	size_t i, o = 0;
+
+	for (i = 0; i < len && i < 256; i++) {
+		o += snprintf(line + o, sizeof(line) - o, "%02x", b[i]);
+		if (i % 32 == 31 || i + 1 == len || i == 255) {
+			ksft_print_msg("  %s\n", line);
+			o = 0;
+		}
+	}
+}
+
+TEST_F_TIMEOUT(famfs, fuzz_fmaps, 600)
+{
+	const char *env_seed = getenv("FAMFS_FUZZ_SEED");
+	const char *env_n = getenv("FAMFS_FUZZ_N");
+	unsigned long i, n = env_n ? strtoul(env_n, NULL, 0) : 10000;
+	unsigned int seed = env_seed ? strtoul(env_seed, NULL, 0) :
+			    (unsigned int)time(NULL) ^ getpid();
+	uint64_t devsize = self->dev[0].size;
+	struct m_map *m = malloc(sizeof(*m)), *got = malloc(sizeof(*got));
+	unsigned char *w = malloc(12000), *r = malloc(12000);
+	struct srv *s = self->s;
+	struct fz_stats st = {};
+	struct timespec t0, t1;
+	char name[24];
+	int fd, want;
+
+	ksft_print_msg("fuzz: seed %u (FAMFS_FUZZ_SEED=%u repeats it), %lu maps\n",
+		       seed, seed, n);
+	rnd_state = seed * 0x9e3779b97f4a7c15ULL + 1;
+	if (self->ndev > 1 && self->dev[1].size < devsize)
+		devsize = self->dev[1].size;
+	s->dyn = calloc(1, sizeof(*s->dyn));
+	ASSERT_NE(NULL, s->dyn);
+	ASSERT_EQ(0, srv_mount(s));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		struct srv_file *f = s->dyn;
+		const struct fuse_famfs_fmap_header *h = (void *)f->fmap;
+
+		fz_valid(m, self->ndev, devsize);
+		m_build(f, m);
+		if (rnd_below(8))	/* 1 in 8 stays valid */
+			f->fmap_len = fz_mutate(f->fmap, f->fmap_len, FAMFS_FMAP_MAX);
+		f->size = f->fmap_len >= sizeof(*h) && h->file_size < (1ULL << 62) ?
+			  h->file_size : 0;
+		want = m_parse(f->fmap, f->fmap_len, got);
+		if (!want && (got->devs >> self->ndev))
+			want = EINVAL;	/* devices 2..23 have no name */
+
+		snprintf(name, sizeof(name), "z%lu", i);
+		errno = 0;
+		fd = open(fpath(s, name), O_RDWR);
+		if (fd < 0 ? errno != want : want != 0) {
+			st.wrong++;
+			ksft_print_msg("map %lu: open %s, expected %s\n", i,
+				       fd < 0 ? strerror(errno) : "succeeded",
+				       want ? strerror(want) : "success");
+			fz_dump(f->fmap, f->fmap_len);
+		}
+		if (fd < 0) {
+			st.rejected++;
+			continue;
+		}
+		st.opened++;
+		if (!want && fz_roundtrip(self->dev, got, fd, w, r, &st)) {
+			st.wrong++;
+			ksft_print_msg("map %lu: served wrong\n", i);
+			fz_dump(f->fmap, f->fmap_len);
+		}
+		close(fd);
+		if (st.wrong > 20)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ksft_print_msg("fuzz: %lu maps in %ld s: %lu opened (%lu written and read back, %lu beyond a device), %lu rejected, %lu wrong\n",
+		       i, (long)(t1.tv_sec - t0.tv_sec), st.opened, st.rw_ok,
+		       st.rw_err, st.rejected, st.wrong);
+	EXPECT_EQ(0, st.wrong);
+	EXPECT_EQ(n, i);
+	EXPECT_GT(st.opened, n / 20);
+	EXPECT_EQ(0, srv_count(s, FUSE_READ) + srv_count(s, FUSE_WRITE));
+	free(m);
+	free(got);
+	free(w);
+	free(r);
+}
+
+/* -- Teardown: holders released, devices rebound, live mappings ----------- */
+
+/* Open @name, retrying while the device is still held (EBUSY) for 2 s. */
+static int open_retry_busy(struct srv *s, const char *name, int *tries)
+{
+	int fd;
+
+	for (*tries = 1; ; (*tries)++) {
+		fd = open(fpath(s, name), O_RDWR);
+		if (fd >= 0 || errno != EBUSY || *tries >= 20)
+			return fd;
+		usleep(100000);
+	}
+}
+
+TEST_F_TIMEOUT(famfs, teardown_unbind_rebind, 120)
+{
+	struct srv *s = self->s;
+	unsigned char w[8192], r[8192];
+	int fd, tries;
+
+	if (access("/sys/bus/dax/drivers/fsdev_dax/bind", W_OK))
+		SKIP(return, "no /sys/bus/dax/drivers/fsdev_dax/bind");
+	simple_file(s, "t", 0, 6 * M2, M2, M2);
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open(fpath(s, "t"), O_RDWR);
+	ASSERT_GE(fd, 0);
+	pattern(w, sizeof(w), 21);
+	ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), 8192));
+	close(fd);
+	srv_umount(s);
+
+	/* a second connection can take the device: the first let it go */
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open_retry_busy(s, "t", &tries);
+	ASSERT_GE(fd, 0) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(1, tries);
+	close(fd);
+	srv_umount(s);
+
+	/* no holder is left: unbind, rebind, and the bytes are still there */
+	self->rebind[0] = true;
+	ASSERT_EQ(0, dax_bind(self->dev[0].name, NULL));
+	EXPECT_STREQ("", dax_driver(self->dev[0].name));
+	ASSERT_EQ(0, dax_bind(self->dev[0].name, "fsdev_dax"));
+	self->rebind[0] = false;
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open(fpath(s, "t"), O_RDWR);
+	ASSERT_GE(fd, 0) TH_LOG("after rebind: %s", strerror(errno));
+	ASSERT_EQ(sizeof(r), pread(fd, r, sizeof(r), 8192));
+	EXPECT_EQ(0, memcmp(w, r, sizeof(w)));
+	close(fd);
+	EXPECT_EQ(3, srv_count(s, FUSE_GET_DAXDEV));
+}
+
+/*
+ * A process keeps a mapping while the file system is lazily unmounted and
+ * its connection aborted: the mapping keeps working (faults do not need
+ * the server), the process exits cleanly, and then the device is free.
+ */
+TEST_F_TIMEOUT(famfs, umount_with_live_mapping, 120)
+{
+	struct srv *s = self->s;
+	int go[2], ready[2], status, fd, tries;
+	unsigned char w[4096];
+	char c = 0;
+	pid_t pid;
+
+	simple_file(s, "l", 0, 4 * M2, 2 * M2, 2 * M2);
+	pattern(w, sizeof(w), 31);
+	ASSERT_EQ(0, dev_rw(&self->dev[0], 4 * M2 + M2, w, sizeof(w), true));
+	ASSERT_EQ(0, srv_mount(s));
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		int cfd = open(fpath(s, "l"), O_RDWR);
+		unsigned char *p;
+
+		close(ready[0]);
+		close(go[1]);
+		if (cfd < 0)
+			_exit(2);
+		p = mmap(NULL, 2 * M2, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+		if (p == MAP_FAILED)
+			_exit(3);
+		close(cfd);
+		p[0] = 0x5a;			/* fault one page now */
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
+		/* unmounted and aborted meanwhile: fault more, check bytes */
+		if (p[0] != 0x5a || memcmp(p + M2, w, sizeof(w)))
+			_exit(5);
+		p[M2 + 4096] = 0xa5;
+		_exit(0);			/* exits with the mapping */
+	}
+	close(ready[1]);
+	close(go[0]);
+	ASSERT_EQ(1, read(ready[0], &c, 1)) {
+		waitpid(pid, &status, 0);
+		TH_LOG("child: exit status %d", WEXITSTATUS(status));
+	}
+	srv_abort(s);
+	ASSERT_EQ(0, umount2(s->mnt, MNT_DETACH));
+	srv_umount(s);
+	ASSERT_EQ(1, write(go[1], "g", 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	ASSERT_EQ(0, dev_rw(&self->dev[0], 4 * M2 + M2 + 4096, &c, 1, false));
+	EXPECT_EQ((char)0xa5, c);
+	/* the last reference went with the process: the device is free */
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open_retry_busy(s, "l", &tries);
+	ASSERT_GE(fd, 0) TH_LOG("%s", strerror(errno));
+	ksft_print_msg("device free after %d open(s)\n", tries);
+	close(fd);
+}
+
+/* -- Poison (last: the page stays poisoned until the guest reboots) ------ */
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	_exit(si->si_code == BUS_MCEERR_AR ? 42 : si->si_code == BUS_MCEERR_AO ?
+	      43 : 44);
+}
+
+/* In a child: map @len bytes of @path at @off, touch @at, maybe poison it. */
+static int child_touch(const char *path, off_t off, size_t len, size_t at,
+		       bool poison)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		int fd = open(path, O_RDWR);
+		volatile unsigned char *p;
+
+		sigaction(SIGBUS, &sa, NULL);
+		if (fd < 0)
+			_exit(2);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+		if (p == MAP_FAILED)
+			_exit(3);
+		(void)p[at];
+		if (poison && madvise((void *)(p + (at & ~4095UL)), 4096,
+				      MADV_HWPOISON))
+			_exit(errno == EINVAL || errno == EPERM ? 4 : 5);
+		(void)p[at];
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+TEST_F(famfs, poison_memory_failure)
+{
+	struct srv *s = self->s;
+	struct daxdev *d = &self->dev[self->ndev - 1];
+	uint32_t di = self->ndev - 1;
+	uint64_t at = d->size - M2;	/* no other test uses this range */
+	unsigned char w[16384], r[16384];
+	int fd, fq, fo, ret;
+
+	/* p: the poisoned page's file; q: same device; o: the other device */
+	simple_file(s, "p", di, at, M2, M2);
+	simple_file(s, "q", di, at - 2 * M2, M2, M2);
+	if (self->ndev > 1)
+		simple_file(s, "o", 0, 2 * M2, M2, M2);
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open(fpath(s, "p"), O_RDWR);
+	ASSERT_GE(fd, 0);
+	pattern(w, sizeof(w), 51);
+	ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), 0));
+
+	/* a child maps page 2 and injects a memory failure on it */
+	ret = child_touch(fpath(s, "p"), 0, 16384, 2 * 4096 + 10, true);
+	if (ret == 4)
+		SKIP(return, "MADV_HWPOISON not available (CONFIG_MEMORY_FAILURE?)");
+	/* memory_failure() kills the process that consumed it: SIGBUS AR */
+	EXPECT_EQ(42, ret) TH_LOG("poisoning child: %d", ret);
+
+	/* reads and writes of the file now fail, never return stale bytes */
+	errno = 0;
+	EXPECT_EQ(-1, pread(fd, r, 4096, 2 * 4096));
+	EXPECT_EQ(EHWPOISON, errno) TH_LOG("read: %s", strerror(errno));
+	ksft_print_msg("poison: read of the page -> %s\n", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, pread(fd, r, 4096, 0));
+	EXPECT_EQ(EHWPOISON, errno);
+	errno = 0;
+	EXPECT_EQ(-1, pwrite(fd, w, 4096, 0));
+	EXPECT_EQ(EHWPOISON, errno);
+	/* mapping it is allowed; touching it is SIGBUS */
+	ret = child_touch(fpath(s, "p"), 0, 16384, 2 * 4096 + 10, false);
+	EXPECT_EQ(42, ret) TH_LOG("mapper of the poisoned page: %d", ret);
+	ret = child_touch(fpath(s, "p"), 0, 16384, 0, false);
+	EXPECT_EQ(42, ret) TH_LOG("mapper of another page: %d", ret);
+	ksft_print_msg("poison: fault after the failure -> %s\n",
+		       ret == 42 ? "SIGBUS BUS_MCEERR_AR" : "unexpected");
+	/* the failure is recorded for the device: q on it fails too */
+	fq = open(fpath(s, "q"), O_RDWR);
+	ASSERT_GE(fq, 0);
+	errno = 0;
+	EXPECT_EQ(-1, pread(fq, r, 4096, 0));
+	EXPECT_EQ(EHWPOISON, errno);
+	close(fq);
+	/* the other device is not affected */
+	if (self->ndev > 1) {
+		fo = open(fpath(s, "o"), O_RDWR);
+		ASSERT_GE(fo, 0);
+		EXPECT_EQ(sizeof(w), pwrite(fo, w, sizeof(w), 0));
+		EXPECT_EQ(sizeof(r), pread(fo, r, sizeof(r), 0));
+		EXPECT_EQ(0, memcmp(w, r, sizeof(w)));
+		close(fo);
+	}
+	close(fd);
+	/* unmount with a poisoned page in the file's mapping */
+	srv_umount(s);
 }
 
 TEST_HARNESS_MAIN
