@@ -54,7 +54,7 @@
  * ## The layout ##
  *
  * Every offset and length is a multiple of 2 MiB (PMD size, what famfs
- * requires).  The first 2 MiB of device 0 hold the header (below).  Files
+ * requires).  The first 2 MiB of every device hold its header (below).  Files
  * placed with extents= are reserved first, in manifest order, and must not
  * overlap anything.  Then every other file, in manifest order, gets the
  * lowest free range of each device it uses (first fit):
@@ -69,18 +69,19 @@
  * same manifest mounted again, or on another host that shares the memory,
  * gives the same maps and so the same bytes.
  *
- * ## The header (identity of the layout) ##
+ * ## The headers (identity of the layout) ##
  *
  * The layout's identity is a 64-bit FNV-1a hash of the normalized
- * manifest, the device sizes and every file's extents.  At mount the server
- * reads the start of device 0 (through /dev/mem at the device's physical
- * address: fsdev_dax devices cannot be mapped by user space):
- *   - a famfs_ll header with the same identity: mount;
- *   - a famfs_ll header with another identity: refuse, unless --format;
- *   - no famfs_ll header and a first 4 KiB of zeros: write the header;
- *   - anything else: refuse, unless --format.
- * --format writes the header whatever was there.  File bytes are never
- * cleared.
+ * manifest, the device sizes and every file's extents.  Each device starts
+ * with a header: the identity and the device's index in the layout.  At
+ * mount the server reads the first 4 KiB of every device (through /dev/mem
+ * at the device's physical address: fsdev_dax devices cannot be mapped by
+ * user space).  Every device must hold this layout's header for its --dev
+ * position, or 4 KiB of zeros (the server then writes the header).  A
+ * header of another layout, of another position (--dev given in another
+ * order than on the host that wrote it), or data that is not a header:
+ * refuse to mount, unless --format, which writes every header whatever was
+ * there.  File bytes are never cleared.
  *
  * ## Requests ##
  *
@@ -864,8 +865,8 @@ static int place_by_hand(struct entry *e)
 			return line_err(
 				e->line,
 				"extent %u (%u:%#" PRIx64 ":%#" PRIx64
-				"): overlaps the header (first 2M of device 0)",
-				i, x->dev, x->off, x->len);
+				"): overlaps the header (first 2M of device %u)",
+				i, x->dev, x->off, x->len, x->dev);
 		if (clash)
 			return line_err(e->line,
 					"extent %u (%u:%#" PRIx64 ":%#" PRIx64
@@ -1107,9 +1108,13 @@ static int lay_out(void)
 	const char *why;
 	size_t i;
 
-	if (fs.dev[0].size < FAMFS_ALIGN)
-		return fail("device 0 is smaller than the 2 MiB header");
-	dev_take(&fs.dev[0], 0, FAMFS_ALIGN, NULL);
+	for (i = 0; i < fs.ndevs; i++) {
+		if (fs.dev[i].size < 2 * FAMFS_ALIGN)
+			return fail("device %zu (%s): %" PRIu64 " bytes, "
+				    "famfs_ll needs at least 4 MiB",
+				    i, fs.dev[i].arg, fs.dev[i].size);
+		dev_take(&fs.dev[i], 0, FAMFS_ALIGN, NULL);
+	}
 	for (i = 1; i < fs.nent; i++)
 		if (fs.ent[i].layout == LAYOUT_PLACED && !fs.ent[i].is_dir &&
 		    place_by_hand(&fs.ent[i]))
@@ -1135,23 +1140,30 @@ static int lay_out(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* The header on device 0                                             */
+/* The headers                                                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The first 2 MiB of every device are reserved; the header sits at their
+ * start.  It names the layout and the device's place in it, so that a
+ * device given in the wrong --dev position, or holding another layout, is
+ * never used (nor its first bytes overwritten).
+ */
 struct header {
 	char magic[8]; /* HDR_MAGIC, no NUL */
 	uint32_t version;
 	uint32_t ndevs;
 	uint64_t id; /* layout identity */
 	uint64_t nfiles;
+	uint32_t index; /* this device's index in the layout */
+	uint32_t reserved;
 	uint64_t dev_size[MAX_DEVS];
-	char text[128]; /* for people: hexdump of the device */
+	char text[128]; /* for people, at byte 232 */
 };
 
-/* Map the first HDR_PROBE bytes of device 0 (fake: a buffer). */
-static void *hdr_map(bool write, char *err, size_t errlen)
+/* Map the first HDR_PROBE bytes of a device (fake: a copy). */
+static void *hdr_map(struct dev *d, bool write, char *err, size_t errlen)
 {
-	struct dev *d = &fs.dev[0];
 	void *p;
 	int fd;
 
@@ -1188,124 +1200,163 @@ static void *hdr_map(bool write, char *err, size_t errlen)
 	return p;
 }
 
-static void hdr_unmap(void *p)
+static void hdr_unmap(struct dev *d, void *p)
 {
-	if (fs.dev[0].fake)
+	if (d->fake)
 		free(p);
 	else
 		munmap(p, HDR_PROBE);
 }
 
-enum hdr_state { HDR_MATCH, HDR_BLANK, HDR_OTHER, HDR_FOREIGN, HDR_UNREAD };
+enum hdr_state {
+	HDR_MATCH, /* this layout, this index */
+	HDR_BLANK, /* zeros */
+	HDR_MOVED, /* this layout, another index */
+	HDR_OTHER, /* another layout */
+	HDR_FOREIGN, /* not a famfs_ll header */
+	HDR_UNREAD,
+};
 
-/* What device 0 holds; *other gets the identity of another layout. */
-static enum hdr_state hdr_probe(uint64_t *other, char *err, size_t errlen)
+struct hdr_probe {
+	enum hdr_state st;
+	uint64_t id; /* HDR_OTHER */
+	uint32_t index; /* HDR_MOVED */
+	char err[256]; /* HDR_UNREAD */
+};
+
+/* What the start of device i holds. */
+static void hdr_probe(unsigned int i, struct hdr_probe *r)
 {
+	unsigned char *p = hdr_map(&fs.dev[i], false, r->err, sizeof(r->err));
 	struct header h;
-	unsigned char *p = hdr_map(false, err, errlen);
-	enum hdr_state st = HDR_BLANK;
-	size_t i;
+	size_t k;
 
-	if (!p)
-		return HDR_UNREAD;
+	r->st = HDR_BLANK;
+	if (!p) {
+		r->st = HDR_UNREAD;
+		return;
+	}
 	memcpy(&h, p, sizeof(h));
 	if (!memcmp(h.magic, HDR_MAGIC, sizeof(h.magic))) {
-		*other = h.id;
-		st = h.id == fs.id ? HDR_MATCH : HDR_OTHER;
+		r->id = h.id;
+		r->index = h.index;
+		if (h.id != fs.id)
+			r->st = HDR_OTHER;
+		else
+			r->st = h.index == i ? HDR_MATCH : HDR_MOVED;
 	} else {
-		for (i = 0; i < HDR_PROBE; i++)
-			if (p[i])
-				st = HDR_FOREIGN;
+		for (k = 0; k < HDR_PROBE; k++)
+			if (p[k])
+				r->st = HDR_FOREIGN;
 	}
-	hdr_unmap(p);
-	return st;
+	hdr_unmap(&fs.dev[i], p);
 }
 
-static int hdr_write(void)
+static int hdr_write(unsigned int i)
 {
 	struct header h = { .version = HDR_VERSION, .ndevs = fs.ndevs };
 	char err[256];
 	void *p;
-	size_t i;
+	size_t k;
 
 	memcpy(h.magic, HDR_MAGIC, sizeof(h.magic));
 	h.id = fs.id;
-	for (i = 1; i < fs.nent; i++)
-		h.nfiles += !fs.ent[i].is_dir;
-	for (i = 0; i < fs.ndevs; i++)
-		h.dev_size[i] = fs.dev[i].size;
-	snprintf(h.text, sizeof(h.text), "famfs_ll layout %016" PRIx64 "\n",
-		 fs.id);
-	p = hdr_map(true, err, sizeof(err));
+	h.index = i;
+	for (k = 1; k < fs.nent; k++)
+		h.nfiles += !fs.ent[k].is_dir;
+	for (k = 0; k < fs.ndevs; k++)
+		h.dev_size[k] = fs.dev[k].size;
+	snprintf(h.text, sizeof(h.text),
+		 "famfs_ll layout %016" PRIx64 " device %u\n", fs.id, i);
+	p = hdr_map(&fs.dev[i], true, err, sizeof(err));
 	if (!p)
-		return fail("cannot write the header on device 0: %s", err);
+		return fail("cannot write the header of device %u: %s", i, err);
 	memset(p, 0, HDR_PROBE);
 	memcpy(p, &h, sizeof(h));
 	__sync_synchronize();
-	hdr_unmap(p);
+	hdr_unmap(&fs.dev[i], p);
 	return 0;
 }
 
+/* Why device i may not be used without --format; NULL if it may. */
+static const char *hdr_refusal(const struct hdr_probe *r, char *buf, size_t len)
+{
+	switch (r->st) {
+	case HDR_OTHER:
+		snprintf(buf, len, "holds another layout, %016" PRIx64, r->id);
+		return buf;
+	case HDR_MOVED:
+		snprintf(buf, len, "is device %u of this layout (--dev order?)",
+			 r->index);
+		return buf;
+	case HDR_FOREIGN:
+		return "holds data that is not a famfs_ll header";
+	default:
+		return NULL;
+	}
+}
+
+static void hdr_report(unsigned int i, const struct hdr_probe *r)
+{
+	static const char *const what[] = {
+		[HDR_MATCH] = "this layout",
+		[HDR_BLANK] = "blank (the mount writes the header)",
+		[HDR_MOVED] = "this layout, as device",
+		[HDR_OTHER] = "another layout",
+		[HDR_FOREIGN] = "unknown data",
+		[HDR_UNREAD] = "not read:",
+	};
+
+	printf("header %u: %s", i, what[r->st]);
+	if (r->st == HDR_MOVED)
+		printf(" %u", r->index);
+	if (r->st == HDR_OTHER)
+		printf(" %016" PRIx64, r->id);
+	if (r->st == HDR_UNREAD)
+		printf(" %s", r->err);
+	printf("\n");
+}
+
 /*
- * Decide from the header whether to mount; write it when the device is
- * blank or --format says so.  In --check mode, only report.
+ * Decide from the devices' headers whether to mount: every device must be
+ * blank or hold this layout's header for its --dev position, unless
+ * --format.  Then write the headers that are not there.  In --check mode,
+ * only report.
  */
 static int hdr_claim(void)
 {
-	char err[256] = "";
-	uint64_t other = 0;
-	enum hdr_state st = hdr_probe(&other, err, sizeof(err));
+	struct hdr_probe r[MAX_DEVS];
+	const char *why = NULL;
+	unsigned int i, bad = 0;
+	char buf[128];
 
+	for (i = 0; i < fs.ndevs; i++) {
+		hdr_probe(i, &r[i]);
+		if (fs.check)
+			hdr_report(i, &r[i]);
+		if (!why && hdr_refusal(&r[i], buf, sizeof(buf))) {
+			why = hdr_refusal(&r[i], buf, sizeof(buf));
+			bad = i;
+		}
+		if (r[i].st == HDR_UNREAD && !fs.check)
+			return fail("cannot read the header of device %u: %s",
+				    i, r[i].err);
+	}
 	if (fs.check) {
-		static const char *const what[] = {
-			[HDR_MATCH] = "this layout",
-			[HDR_BLANK] = "blank (the mount writes the header)",
-			[HDR_OTHER] = "another layout",
-			[HDR_FOREIGN] = "unknown data",
-			[HDR_UNREAD] = "not read",
-		};
-
-		printf("header: %s", what[st]);
-		if (st == HDR_OTHER)
-			printf(" %016" PRIx64, other);
-		if (st == HDR_UNREAD)
-			printf(" (%s)", err);
-		if ((st == HDR_OTHER || st == HDR_FOREIGN) && !fs.format)
-			printf(": the mount needs --format\n");
-		else
-			printf("\n");
-		return (st == HDR_OTHER || st == HDR_FOREIGN) && !fs.format ?
-			       -1 :
-			       0;
+		printf("headers: %s\n", why && !fs.format ?
+						"the mount needs --format" :
+						"the mount can go ahead");
+		return why && !fs.format ? -1 : 0;
 	}
-	switch (st) {
-	case HDR_MATCH:
-		if (!fs.format)
-			return 0;
-		break;
-	case HDR_UNREAD:
-		return fail("cannot read the header on device 0: %s", err);
-	case HDR_OTHER:
-		if (!fs.format)
-			return fail("%s holds the layout %016" PRIx64
-				    ", the manifest "
-				    "gives %016" PRIx64 ": refusing to mount "
-				    "(--format to replace it; files of the old "
-				    "layout are lost)",
-				    fs.dev[0].arg, other, fs.id);
-		break;
-	case HDR_FOREIGN:
-		if (!fs.format)
-			return fail(
-				"%s: its first 2 MiB hold data that is not a "
-				"famfs_ll header: refusing to mount "
-				"(--format to claim the device)",
-				fs.dev[0].arg);
-		break;
-	case HDR_BLANK:
-		break;
-	}
-	return hdr_write();
+	if (why && !fs.format)
+		return fail("device %u (%s) %s: refusing to mount (--format "
+			    "makes this layout's; the files of the old one "
+			    "are lost)",
+			    bad, fs.dev[bad].arg, why);
+	for (i = 0; i < fs.ndevs; i++)
+		if ((r[i].st != HDR_MATCH || fs.format) && hdr_write(i))
+			return -1;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1320,10 +1371,10 @@ static void print_layout(void)
 	printf("layout: %016" PRIx64 "\n", fs.id);
 	for (i = 0; i < fs.ndevs; i++)
 		printf("device %zu: %s%s size=%" PRIu64 " (%" PRIu64
-		       " MiB) free=%" PRIu64 "%s\n",
+		       " MiB) free=%" PRIu64 " header=%zu:0:0x200000\n",
 		       i, fs.dev[i].path, fs.dev[i].fake ? " (fake)" : "",
 		       fs.dev[i].size, (uint64_t)(fs.dev[i].size / MIB),
-		       dev_free(&fs.dev[i]), i ? "" : " header=0:0:0x200000");
+		       dev_free(&fs.dev[i]), i);
 	for (i = 1; i < fs.nent; i++) {
 		printf("ino %zu ", i + 1);
 		entry_describe(&fs.ent[i], stdout);

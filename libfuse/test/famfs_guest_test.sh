@@ -8,10 +8,19 @@
 # WRITE, one GET_FMAP per file, one GET_DAXDEV per device.  Then remount
 # (same layout: same bytes), refuse another layout, unmount.  TAP on stdout.
 #
-# usage: famfs_guest_test.sh [FAMFS_LL]    (as root, in the guest)
+# usage: famfs_guest_test.sh                (as root, in the guest)
+#        famfs_guest_test.sh --share a|b    two hosts on the same memory
+#                                           (scripts/vm --peer), $TOKEN set
+# --share: host a mounts the manifest on blank memory; host b waits for a's
+# header, mounts the same manifest and waits, with read(2), for a's TOKEN in
+# a file, then writes its own in another file, which a waits for.
+# The binary: $FAMFS_LL, or build/libfuse-build/example/famfs_ll of the
+# checkout this script is in.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${1:-${FAMFS_LL:-}}
+share=""
+[ "${1:-}" = --share ] && share=${2:-}
+bin=${FAMFS_LL:-}
 if [ -z "$bin" ]; then
 	for c in "$here/../../build/libfuse-build/example/famfs_ll" \
 		"$here/../../libfuse-build/example/famfs_ll"; do
@@ -135,6 +144,7 @@ elif cmd == 'dev-cmp':      # dev-cmp EXPECTED LAYOUT-LINE DEV...
         sys.exit('device bytes differ from the file at file offset %#x' % bad)
 EOF
 io() { python3 "$w/io.py" "$@"; }
+clear_headers() { io dev-zero "${devs[0]}" 4096 && io dev-zero "${devs[1]}" 4096; }
 
 count_of() { awk -v op="$1" '$1 == op { print $2 }' "$stats"; }
 # Ask the server for its counts (SIGUSR1) and wait for the new file.
@@ -181,6 +191,79 @@ show_counts() { # the non-zero counts, as TAP comments
 	echo "# request counts ($1): $(awk '$2 != 0 { printf "%s=%s ", $1, $2 }' "$stats")"
 }
 
+# --- two hosts, one memory (--share) --------------------------------------
+wait_for() { # seconds command...: until the command succeeds
+	local i
+	for ((i = 0; i < $1 * 10; i++)); do
+		"${@:2}" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+holds() { # file token: the file starts with the token (read(2))
+	[ "$(head -c ${#2} "$1")" = "$2" ]
+}
+find_order() { # the --dev order under which both headers match
+	local order
+	for order in "${devs[0]} ${devs[1]}" "${devs[1]} ${devs[0]}"; do
+		read -ra o <<<"$order"
+		if [ "$("$bin" --check --manifest="$w/manifest" --dev="${o[0]}" --dev="${o[1]}" |
+			grep -c '^header [01]: this layout$')" = 2 ]; then
+			devs=("${o[@]}")
+			return 0
+		fi
+	done
+	return 1
+}
+share_test() {
+	local me=$share other mine theirs
+	[ -n "${TOKEN:-}" ] || { echo "1..0 # SKIP --share needs \$TOKEN"; exit 1; }
+	case $me in
+	a) other=b mine=$mnt/data/simple theirs=$mnt/data/odd ;;
+	b) other=a mine=$mnt/data/odd theirs=$mnt/data/simple ;;
+	*) echo "1..0 # SKIP --share a or b"; exit 1 ;;
+	esac
+	if [ $me = a ]; then
+		t "host a: clear the headers of ${devs[*]}" clear_headers
+	else
+		# a mounts first, on blank memory: its mount writes the headers.
+		# Which device is device 0 depends on the order the guest probed
+		# the memory: the headers say.
+		wait_for 600 find_order &&
+			ok "host b: host a's headers are this manifest's layout (--dev ${devs[*]})" ||
+			not_ok "host b: host a's headers appear"
+	fi
+	start_server "$w/manifest" && ok "host $me: famfs_ll mounted" ||
+		{ not_ok "host $me: famfs_ll mounted" "$(cat "$w/server.log")"; echo "1..$n"; exit 1; }
+	if [ $me = a ]; then
+		t "host a: write(2) its token into ${mine#$mnt}" \
+			dd of="$mine" conv=notrunc status=none <<<"$TOKEN-a"
+	fi
+	wait_for 600 holds "$theirs" "$TOKEN-$other" &&
+		ok "host $me: read(2) of ${theirs#$mnt} gives host $other's token" ||
+		not_ok "host $me: host $other's token in ${theirs#$mnt}" "$(head -c 64 "$theirs" | od -c | head -n 3)"
+	if [ $me = b ]; then
+		t "host b: mmap of ${theirs#$mnt} gives host a's token too" \
+			python3 -c 'import mmap, sys; f = open(sys.argv[1], "rb"); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); sys.exit(m[:len(sys.argv[2])] != sys.argv[2].encode())' \
+			"$theirs" "$TOKEN-a"
+		t "host b: write(2) its token into ${mine#$mnt}" \
+			dd of="$mine" conv=notrunc status=none <<<"$TOKEN-b"
+	fi
+	if refresh_stats; then
+		show_counts "host $me"
+		t "host $me: READ 0, WRITE 0" test "$(count_of READ)/$(count_of WRITE)" = 0/0
+	else
+		not_ok "host $me: request counts" "$(cat "$w/server.log")"
+	fi
+	if [ $me = a ]; then
+		# b may still read: wait for b to write, then a little more.
+		sleep 5
+	fi
+	stop_server && ok "host $me: unmount" || not_ok "host $me: unmount" "$(tail -n3 "$w/server.log")"
+	echo "1..$n"
+	[ $failed = 0 ]
+}
+
 # --- the manifest --------------------------------------------------------
 cat >"$w/manifest" <<'EOF'
 # famfs_ll guest test
@@ -191,17 +274,19 @@ file /data/wide size=11M layout=interleave chunk=2M # both devices
 file /data/victim size=2M                           # for the refusals
 EOF
 files=(simple odd wide)
+layout_of() { grep " file /data/$1 " "$w/layout"; }
+[ -z "$share" ] || { share_test; exit; }
 # The backing memory may hold an earlier run's layout: start from a blank
 # header, so that the first mount writes it.
-t "clear the header on ${devs[0]} (/dev/mem)" io dev-zero "${devs[0]}" 4096
+t "clear the headers of ${devs[*]} (/dev/mem)" clear_headers
 "$bin" --check --manifest="$w/manifest" --dev="${devs[0]}" --dev="${devs[1]}" >"$w/layout" 2>&1
 rc=$?
 sed 's/^/# /' "$w/layout"
 [ $rc = 0 ] && ok "--check lays the manifest out on ${devs[*]}" ||
 	not_ok "--check lays the manifest out" "exit $rc"
-grep -q '^header: blank' "$w/layout" && ok "--check: device 0 is blank, the mount will write the header" ||
-	not_ok "--check sees a blank header"
-layout_of() { grep " file /data/$1 " "$w/layout"; }
+[ "$(grep -c '^header [01]: blank' "$w/layout")" = 2 ] && grep -q '^headers: the mount can go ahead' "$w/layout" &&
+	ok "--check: the devices are blank, the mount will write the headers" ||
+	not_ok "--check sees blank headers"
 
 if start_server "$w/manifest"; then
 	ok "famfs_ll mounted on $mnt"
@@ -293,6 +378,20 @@ if start_server "$w/manifest"; then
 else
 	not_ok "remount with the same manifest" "$(tail -n3 "$w/server.log")"
 fi
+
+# --- the devices in another order ------------------------------------------
+devs=("${devs[1]}" "${devs[0]}")
+: >"$w/server.log"
+if start_server "$w/manifest"; then
+	not_ok "the devices in another --dev order are refused"
+	stop_server
+else
+	grep -q 'is device 1 of this layout (--dev order?): refusing to mount' "$w/server.log" &&
+		! grep -q " $mnt " /proc/mounts &&
+		ok "the devices in another --dev order are refused, nothing mounted" ||
+		not_ok "the devices in another --dev order are refused" "$(cat "$w/server.log")"
+fi
+devs=("${devs[1]}" "${devs[0]}")
 
 # --- another layout on the same devices ------------------------------------
 sed 's|/data/odd size=3000001|/data/odd size=5000001|' "$w/manifest" >"$w/other"

@@ -53,15 +53,15 @@ EOF
 want=$(
 	cat <<'EOF'
 device 0: d0 size=268435456 free=243269632 header=0:0:0x200000
-device 1: d1 size=268435456 free=239075328
+device 1: d1 size=268435456 free=236978176 header=1:0:0x200000
 ino 2 dir /data mode=0755
 ino 3 file /data/hello size=5242880 mode=0644 layout=simple extents=0:0x200000:0x600000
-ino 4 file /data/empty size=0 mode=0644 layout=simple extents=1:0:0x200000
-ino 5 file /data/wide size=9437184 mode=0644 layout=interleave chunk=0x200000 strips=0:0x800000:0x600000,1:0x200000:0x600000
+ino 4 file /data/empty size=0 mode=0644 layout=simple extents=1:0x200000:0x200000
+ino 5 file /data/wide size=9437184 mode=0644 layout=interleave chunk=0x200000 strips=0:0x800000:0x600000,1:0x400000:0x600000
 ino 6 dir /data/sub mode=0700
 ino 7 file /data/sub/placed size=3145728 mode=0600 layout=placed extents=1:0x6400000:0x200000,0:0xc800000:0x200000
-ino 8 file /big size=20971520 mode=0644 layout=interleave chunk=0x400000 strips=1:0x800000:0x800000,0:0xe00000:0x800000,1:0x1000000:0x800000
-ino 9 file /last size=1 mode=0644 layout=simple extents=1:0x1800000:0x200000
+ino 8 file /big size=20971520 mode=0644 layout=interleave chunk=0x400000 strips=1:0xa00000:0x800000,0:0xe00000:0x800000,1:0x1200000:0x800000
+ino 9 file /last size=1 mode=0644 layout=simple extents=1:0x1a00000:0x200000
 EOF
 )
 out=$(check good --dev=d0 --dev=d1 2>&1)
@@ -73,9 +73,9 @@ if [ $rc = 0 ] && [ "$got" = "$want" ]; then
 else
 	not_ok "valid manifest: expected offsets" "exit $rc" "$(diff <(echo "$want") <(echo "$got"))"
 fi
-echo "$out" | grep -q '^header: blank' &&
-	ok "blank device 0: the mount would write the header" ||
-	not_ok "blank device 0 reported" "$out"
+[ "$(echo "$out" | grep '^header')" = $'header 0: blank (the mount writes the header)\nheader 1: blank (the mount writes the header)\nheaders: the mount can go ahead' ] &&
+	ok "blank devices: the mount would write the headers" ||
+	not_ok "blank devices reported" "$out"
 
 id() { check "$@" 2>/dev/null | sed -n 's/^layout: //p'; }
 id1=$(id good --dev=d0 --dev=d1)
@@ -103,7 +103,7 @@ truncate -s 512M d1big
 # Interleave: the strip length is whole stripes of chunks.
 printf 'file /i size=6M layout=interleave\nfile /j size=2M layout=interleave devs=0,0\n' >il
 got=$(check il --dev=d0 --dev=d1 | grep '^ino')
-want='ino 2 file /i size=6291456 mode=0644 layout=interleave chunk=0x200000 strips=0:0x200000:0x400000,1:0:0x400000
+want='ino 2 file /i size=6291456 mode=0644 layout=interleave chunk=0x200000 strips=0:0x200000:0x400000,1:0x200000:0x400000
 ino 3 file /j size=2097152 mode=0644 layout=interleave chunk=0x200000 strips=0:0x600000:0x200000,0:0x800000:0x200000'
 [ "$got" = "$want" ] &&
 	ok "interleave: default devices, 2 strips on one device" ||
@@ -194,35 +194,51 @@ out=$("$bin" --check --manifest=good 2>&1)
 truncate -s 1M tiny
 printf 'file /a size=1\n' >one
 out=$(check one --dev=tiny 2>&1)
-[ $? = 1 ] && [[ $out == *"smaller than the 2 MiB header"* ]] &&
-	ok "device 0 smaller than the header" || not_ok "tiny device 0" "$out"
+[ $? = 1 ] && [[ $out == *"device 0 (tiny): 1048576 bytes, famfs_ll needs at least 4 MiB"* ]] &&
+	ok "a device below 4 MiB (header + one extent) is refused" || not_ok "tiny device 0" "$out"
 
-# --- the header on device 0 ----------------------------------------------
-# struct header: magic "famfs_ll", u32 version, u32 ndevs, u64 identity (LE).
-hdr() { # file identity-hex
-	python3 - "$1" "$2" <<'EOF'
+# --- the headers ----------------------------------------------------------
+# struct header: magic "famfs_ll", u32 version, u32 ndevs, u64 identity,
+# u64 nfiles, u32 index (little endian).
+hdr() { # file identity-hex index
+	python3 - "$@" <<'EOF'
 import struct, sys
 with open(sys.argv[1], 'r+b') as f:
-    f.write(b'famfs_ll' + struct.pack('<IIQ', 1, 2, int(sys.argv[2], 16)))
+    f.write(b'famfs_ll' + struct.pack('<IIQQI', 1, 2, int(sys.argv[2], 16), 7, int(sys.argv[3])))
 EOF
 }
-cp d0 h0 && hdr h0 "$id1"
+cp d0 h0 && hdr h0 "$id1" 0
+cp d1 h1 && hdr h1 "$id1" 1
+out=$(check good --dev=h0 --dev=h1 2>&1)
+[ $? = 0 ] && [[ $out == *$'header 0: this layout\nheader 1: this layout\nheaders: the mount can go ahead'* ]] &&
+	ok "headers of this layout: the mount would go ahead" ||
+	not_ok "matching headers" "$out"
 out=$(check good --dev=h0 --dev=d1 2>&1)
-[ $? = 0 ] && [[ $out == *"header: this layout"* ]] &&
-	ok "header of this layout: the mount would go ahead" ||
-	not_ok "matching header" "$out"
-cp d0 h1 && hdr h1 0123456789abcdef
-out=$(check good --dev=h1 --dev=d1 2>&1)
-[ $? = 1 ] && [[ $out == *"header: another layout 0123456789abcdef: the mount needs --format"* ]] &&
+[ $? = 0 ] && [[ $out == *$'header 0: this layout\nheader 1: blank'* ]] &&
+	ok "this layout on device 0, device 1 blank: the mount would go ahead" ||
+	not_ok "one header of this layout, one blank" "$out"
+out=$(check good --dev=h1 --dev=h0 2>&1)
+[ $? = 1 ] && [[ $out == *$'header 0: this layout, as device 1\nheader 1: this layout, as device 0\nheaders: the mount needs --format'* ]] &&
+	ok "devices given in another order: refused" ||
+	not_ok "swapped --dev order refused" "$out"
+cp d0 o0 && hdr o0 0123456789abcdef 0
+out=$(check good --dev=o0 --dev=d1 2>&1)
+[ $? = 1 ] && [[ $out == *"header 0: another layout 0123456789abcdef"*"headers: the mount needs --format"* ]] &&
 	ok "header of another layout: refused" ||
 	not_ok "header of another layout refused" "$out"
-out=$(check good --format --dev=h1 --dev=d1 2>&1)
-[ $? = 0 ] && ok "header of another layout: --format overrides" ||
+cp d1 o1 && hdr o1 0123456789abcdef 1
+out=$(check good --dev=h0 --dev=o1 2>&1)
+[ $? = 1 ] && [[ $out == *"header 1: another layout 0123456789abcdef"* ]] &&
+	ok "another layout on device 1 only: refused" ||
+	not_ok "another layout on device 1 refused" "$out"
+out=$(check good --format --dev=o0 --dev=d1 2>&1)
+[ $? = 0 ] && [[ $out == *"headers: the mount can go ahead"* ]] &&
+	ok "header of another layout: --format overrides" ||
 	not_ok "--format overrides another layout" "$out"
-cp d0 h2 && printf 'ext4 or whatever' | dd of=h2 bs=1 seek=1024 conv=notrunc status=none
-out=$(check good --dev=h2 --dev=d1 2>&1)
-[ $? = 1 ] && [[ $out == *"header: unknown data: the mount needs --format"* ]] &&
-	ok "device 0 with foreign data: refused" ||
+cp d0 f0 && printf 'ext4 or whatever' | dd of=f0 bs=1 seek=1024 conv=notrunc status=none
+out=$(check good --dev=f0 --dev=d1 2>&1)
+[ $? = 1 ] && [[ $out == *"header 0: unknown data"*"headers: the mount needs --format"* ]] &&
+	ok "a device with foreign data: refused" ||
 	not_ok "foreign data refused" "$out"
 
 # --- options ---------------------------------------------------------------
