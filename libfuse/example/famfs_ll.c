@@ -2089,6 +2089,10 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *opts)
 	pthread_t thr;
 	int ret;
 
+	/* Before the mount: a SIGUSR1 must never find it unblocked. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	fuse_opt_add_arg(args, "-odefault_permissions");
 	fuse_opt_add_arg(args, "-ofsname=famfs_ll,subtype=famfs");
 	fs.se = fuse_session_new(args, &famfs_ops, sizeof(famfs_ops), NULL);
@@ -2099,9 +2103,6 @@ static int serve(struct fuse_args *args, struct fuse_cmdline_opts *opts)
 	if (fuse_session_mount(fs.se, opts->mountpoint))
 		goto out_signals;
 	fuse_daemonize(opts->foreground);
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (pthread_create(&thr, NULL, stats_thread, &set) == 0)
 		pthread_detach(thr);
 	ret = fuse_session_loop(fs.se);

@@ -36,7 +36,11 @@ not_ok() {
 	shift
 	printf '%s\n' "$@" | sed 's/^/#   /'
 }
-check() { "$bin" --check --fake-devices --manifest="$@"; }
+check() { # manifest options...
+	local m=$1
+	shift
+	"$bin" --check --fake-devices --manifest="$m" "$@"
+}
 
 # --- a valid manifest and its layout ---------------------------------------
 cat >good <<'EOF'
