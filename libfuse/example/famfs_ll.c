@@ -2041,10 +2041,10 @@ static void usage(const char *prog)
 {
 	printf("usage: %s --manifest=FILE --dev=DAXDEV [--dev=DAXDEV...] [options] MOUNTPOINT\n"
 	       "       %s --check --manifest=FILE --dev=DAXDEV... [--fake-devices]\n\n"
-	       "    --manifest=FILE     files and directories to serve (see famfs_ll.c)\n"
+	       "    --manifest=FILE     files and directories to serve (see famfs_ll.md)\n"
 	       "    --dev=DAXDEV        device-dax bound to fsdev_dax; the n-th is device n\n"
 	       "    --stats=FILE        write request counts here on SIGUSR1 and at exit\n"
-	       "    --format            replace another layout's header on device 0\n"
+	       "    --format            make the devices this layout's, whatever their headers say\n"
 	       "    --check             lay out, check and print; do not mount\n"
 	       "    --fake-devices      with --check: regular files may stand in for devices\n",
 	       prog, prog);
