@@ -684,6 +684,9 @@ static int parse_key(struct entry *e, char *word, bool *has_size, int *dev,
 			return line_err(e->line, "size '%s': not a size", v);
 		*has_size = true;
 	} else if (!strcmp(word, "layout")) {
+		if (e->layout == LAYOUT_PLACED)
+			return line_err(e->line,
+					"extents= places the file: no layout=");
 		if (!strcmp(v, "interleave"))
 			e->layout = LAYOUT_INTERLEAVE;
 		else if (strcmp(v, "simple"))
@@ -706,6 +709,9 @@ static int parse_key(struct entry *e, char *word, bool *has_size, int *dev,
 		e->chunk = n;
 		*has_chunk = true;
 	} else if (!strcmp(word, "extents")) {
+		if (e->layout == LAYOUT_INTERLEAVE)
+			return line_err(e->line,
+					"extents= places the file: no layout=");
 		e->layout = LAYOUT_PLACED;
 		return parse_extents(e, v);
 	} else {
@@ -762,10 +768,23 @@ static int entry_finish(struct entry *e, bool has_size, int dev, bool has_devs,
 }
 
 /* One line: "dir PATH key=value..." or "file PATH key=value...". */
+/* Was the key of word (key=value) among the keys seen on the line? */
+static bool key_seen(char *const *seen, unsigned int nseen, const char *word)
+{
+	size_t len = strcspn(word, "=");
+	unsigned int i;
+
+	for (i = 0; i < nseen; i++)
+		if (!strncmp(seen[i], word, len) && !seen[i][len])
+			return true;
+	return false;
+}
+
 static int parse_line(char *s, int line)
 {
 	bool has_size = false, has_devs = false, has_chunk = false;
-	char *save = NULL, *kind, *path, *word;
+	char *save = NULL, *kind, *path, *word, *seen[8];
+	unsigned int nseen = 0;
 	struct entry *e;
 	int dev = -1;
 	long other;
@@ -794,9 +813,14 @@ static int parse_line(char *s, int line)
 	e->path = strdup(path);
 	if (!e->path)
 		abort();
-	while ((word = strtok_r(NULL, " \t", &save)))
+	while ((word = strtok_r(NULL, " \t", &save))) {
+		if (key_seen(seen, nseen, word))
+			return line_err(line, "%.*s= given twice",
+					(int)strcspn(word, "="), word);
 		if (parse_key(e, word, &has_size, &dev, &has_devs, &has_chunk))
 			return -1;
+		seen[nseen++] = word; /* parse_key() cut it at '=' */
+	}
 	if (entry_finish(e, has_size, dev, has_devs, has_chunk))
 		return -1;
 	return entry_link(e);

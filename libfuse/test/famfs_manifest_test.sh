@@ -157,6 +157,8 @@ bad_cases=(
 	"parent is a file|file /a size=1\nfile /a/b size=1\n|2|/a: no such directory"
 	"bad mode|dir /a mode=999\n|1|mode '999'"
 	"malformed extent|file /a size=2M extents=0:4M\n|1|want DEV:OFFSET:LENGTH"
+	"key given twice|file /a size=2M devs=0 layout=interleave devs=1\n|1|devs= given twice"
+	"extents= with layout=|file /a size=2M layout=interleave extents=0:4M:2M\n|1|extents= places the file: no layout="
 )
 for c in "${bad_cases[@]}"; do
 	IFS='|' read -r name text line expect <<<"$c"
