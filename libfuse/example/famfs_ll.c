@@ -1210,7 +1210,10 @@ static void *hdr_map(struct dev *d, bool write, char *err, size_t errlen)
 	}
 	fd = open("/dev/mem", write ? O_RDWR : O_RDONLY);
 	if (fd < 0) {
-		snprintf(err, errlen, "/dev/mem: %s", strerror(errno));
+		snprintf(err, errlen, "/dev/mem: %s%s", strerror(errno),
+			 errno == EPERM || errno == EACCES ?
+				 " (famfs_ll needs CAP_SYS_RAWIO)" :
+				 "");
 		return NULL;
 	}
 	p = mmap(NULL, HDR_PROBE, PROT_READ | (write ? PROT_WRITE : 0),
