@@ -944,9 +944,9 @@ TEST_F_TIMEOUT(famfs, interleave_chunk_sizes, 240)
 		{ M2, 2 }, { 2 * M2, 2 }, { 4 * M2, 3 }, { 2 * M2, 5 },
 	};
 	struct srv *s = self->s;
-	struct m_map *m = calloc(sizeof(cfg) / sizeof(cfg[0]), sizeof(*m));
+	struct m_map *m = calloc(ARRAY_SIZE(cfg), sizeof(*m));
 	struct dspace ds = { { 2 * M2, 2 * M2 } };
-	size_t c, nc = sizeof(cfg) / sizeof(cfg[0]);
+	size_t c, nc = ARRAY_SIZE(cfg);
 	char name[16];
 
 	ASSERT_NE(NULL, m);
@@ -982,7 +982,7 @@ TEST_F_TIMEOUT(famfs, interleave_chunk_sizes, 240)
 		EXPECT_EQ(-1, m_check_devs(self->dev, &m[c], 0, w, size))
 			TH_LOG("chunk %lu x %u: bytes misplaced", chunk, cfg[c].nstrips);
 		/* small unaligned writes straddling each boundary */
-		for (b = 0; b < sizeof(bounds) / sizeof(bounds[0]); b++) {
+		for (b = 0; b < ARRAY_SIZE(bounds); b++) {
 			uint64_t pos = bounds[b] > 3000 ? bounds[b] - 3000 : 0;
 			size_t n = pos + 6001 > size ? size - pos : 6001;
 
@@ -1116,14 +1116,14 @@ TEST_F(famfs, hostile_daxdev_slot_recovers)
 	ASSERT_EQ(0, mknod(NODEV_DIR "/dax", S_IFCHR | 0600, st.st_rdev));
 	ASSERT_EQ(0, srv_mount(s));
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		const char *path = cases[i].name;
 
-		if (i == 2)
+		if (i == 2) {
 			path = NODEV_DIR "/dax";
-		else if (i == 3)
+		} else if (i == 3) {
 			path = self->dev[0].path;
-		else if (i >= 4) {
+		} else if (i >= 4) {
 			if (self->ndev < 2) {
 				ksft_print_msg("%s: needs a second devdax\n", path);
 				continue;
@@ -1912,6 +1912,20 @@ TEST_F(famfs, poison_memory_failure)
 	close(fd);
 	/* unmount with a poisoned page in the file's mapping */
 	srv_umount(s);
+
+	/*
+	 * What a new connection sees: the failure was recorded for the old
+	 * connection only, and fsdev_dax does not check the page's poison
+	 * flag.  Under TCG the memory is not really broken; report it.
+	 */
+	ASSERT_EQ(0, srv_mount(s));
+	fd = open(fpath(s, "p"), O_RDWR);
+	ASSERT_GE(fd, 0);
+	ret = pread(fd, r, 4096, 2 * 4096);
+	ksft_print_msg("poison: after a remount the page reads: %s\n",
+		       ret < 0 ? strerror(errno) : !memcmp(r, w + 2 * 4096, 4096) ?
+		       "the old bytes" : "other bytes");
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
