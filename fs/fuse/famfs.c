@@ -697,6 +697,26 @@ static int famfs_lock(struct kiocb *iocb, struct inode *inode, bool write)
 	return 0;
 }
 
+/*
+ * fs-dax asks for a mapping before it clips a read to i_size, and the map of
+ * a famfs file may end right at i_size: stop the read there first.
+ */
+static ssize_t famfs_read_to_eof(struct kiocb *iocb, struct inode *inode,
+				 struct iov_iter *to)
+{
+	loff_t size = i_size_read(inode);
+	size_t cut = iov_iter_count(to);
+	ssize_t ret;
+
+	if (iocb->ki_pos >= size)
+		return 0;
+	iov_iter_truncate(to, size - iocb->ki_pos);
+	cut -= iov_iter_count(to);
+	ret = dax_iomap_rw(iocb, to, &famfs_iomap_ops);
+	iov_iter_reexpand(to, iov_iter_count(to) + cut);
+	return ret;
+}
+
 /**
  * fuse_famfs_read_iter() - read from a famfs file
  * @iocb: the I/O
@@ -716,7 +736,7 @@ ssize_t fuse_famfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 		return ret;
 	ret = famfs_file_check(inode, famfs_fmap(inode));
 	if (!ret)
-		ret = dax_iomap_rw(iocb, to, &famfs_iomap_ops);
+		ret = famfs_read_to_eof(iocb, inode, to);
 	inode_unlock_shared(inode);
 	return ret;
 }

@@ -628,7 +628,15 @@ TEST_F(famfs, eof_and_size_changes)
 
 	simple_file(s, "e", 0, 64 * M2, M2 + 100, M2);
 	simple_file(s, "t", 0, 72 * M2, M2, M2);
+	simple_file(s, "x", 0, 76 * M2, M2, M2);
 	ASSERT_EQ(0, srv_mount(s));
+	/* a map that ends right at EOF: reads there return 0, not an error */
+	fd = open(fpath(s, "x"), O_RDONLY);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(0, pread(fd, buf, sizeof(buf), M2));
+	EXPECT_EQ(0, pread(fd, buf, sizeof(buf), M2 + 4096));
+	EXPECT_EQ(4096, pread(fd, buf, sizeof(buf), M2 - 4096));
+	close(fd);
 	fd = open(fpath(s, "e"), O_RDWR);
 	ASSERT_GE(fd, 0);
 	EXPECT_EQ(100, pread(fd, buf, sizeof(buf), M2));
