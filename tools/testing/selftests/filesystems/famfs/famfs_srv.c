@@ -17,7 +17,7 @@
 
 #define ROOT_ID		FUSE_ROOT_ID
 #define FILE_ID0	100
-#define BUFSZ		(1 << 20) + 4096
+#define BUFSZ		((1 << 20) + 4096)
 
 static void reply(struct srv *s, uint64_t unique, int err, const void *p,
 		  size_t len)

@@ -526,12 +526,15 @@ static unsigned long smaps_field(void *addr, const char *field)
 	FILE *f = fopen("/proc/self/smaps", "r");
 
 	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-			found = (unsigned long)addr >= start && (unsigned long)addr < end;
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			found = (unsigned long)addr >= start &&
+				(unsigned long)addr < end;
 			continue;
 		}
 		if (found && !strncmp(line, field, strlen(field))) {
-			sscanf(line + strlen(field), ": %lu", &v);
+			if (sscanf(line + strlen(field), ": %lu", &v) != 1)
+				v = 0;
 			break;
 		}
 	}
@@ -782,7 +785,7 @@ static const struct bad_fmap bad_fmaps[] = {
 TEST_F(famfs, hostile_fmaps)
 {
 	struct srv *s = self->s;
-	size_t i, n = sizeof(bad_fmaps) / sizeof(bad_fmaps[0]);
+	size_t i, n = ARRAY_SIZE(bad_fmaps);
 	char name[16], buf[64];
 	int fd;
 
@@ -851,7 +854,7 @@ static const struct bad_dev bad_devs[] = {
 TEST_F(famfs, hostile_daxdevs)
 {
 	struct srv *s = self->s;
-	size_t i, n = sizeof(bad_devs) / sizeof(bad_devs[0]);
+	size_t i, n = ARRAY_SIZE(bad_devs);
 	char name[16];
 	int fd;
 
@@ -1095,7 +1098,7 @@ struct dev_case {
 
 TEST_F(famfs, hostile_daxdev_slot_recovers)
 {
-	static const struct dev_case cases[] = {
+	static const struct dev_case hostile[] = {
 		{ "/dev/zero", ENODEV },
 		{ "/dev/mem", ENODEV },
 		{ "dax char device on a nodev mount", EACCES },
@@ -1124,8 +1127,8 @@ TEST_F(famfs, hostile_daxdev_slot_recovers)
 	ASSERT_EQ(0, mknod(NODEV_DIR "/dax", S_IFCHR | 0600, st.st_rdev));
 	ASSERT_EQ(0, srv_mount(s));
 
-	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		const char *path = cases[i].name;
+	for (i = 0; i < ARRAY_SIZE(hostile); i++) {
+		const char *path = hostile[i].name;
 
 		if (i == 2) {
 			path = NODEV_DIR "/dax";
@@ -1144,11 +1147,11 @@ TEST_F(famfs, hostile_daxdev_slot_recovers)
 		snprintf(d->name, sizeof(d->name), "%s", path);
 		errno = 0;
 		fd = open(fpath(s, "h"), O_RDWR);
-		EXPECT_EQ(-1, fd) TH_LOG("%s: accepted", cases[i].name);
-		EXPECT_EQ(cases[i].expect, errno) TH_LOG("%s: %s", cases[i].name,
+		EXPECT_EQ(-1, fd) TH_LOG("%s: accepted", hostile[i].name);
+		EXPECT_EQ(hostile[i].expect, errno) TH_LOG("%s: %s", hostile[i].name,
 							 strerror(errno));
-		ksft_print_msg("daxdev %-34s -> %s\n", cases[i].name,
-			       fd < 0 ? strerror(errno) : "ACCEPTED");
+		ksft_print_msg("daxdev %-34s -> %s\n", hostile[i].name,
+			       fd >= 0 ? "ACCEPTED" : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 	}
@@ -1683,9 +1686,12 @@ TEST_F_TIMEOUT(famfs, fuzz_fmaps, 600)
 			break;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ksft_print_msg("fuzz: %lu maps in %ld s: %lu opened (%lu written and read back, %lu of them on aliased device bytes; %lu beyond a device), %lu rejected, %lu wrong\n",
-		       i, (long)(t1.tv_sec - t0.tv_sec), st.opened, st.rw_ok,
-		       st.aliased, st.rw_err, st.rejected, st.wrong);
+	ksft_print_msg("fuzz: %lu maps in %ld s: %lu opened", i,
+		       (long)(t1.tv_sec - t0.tv_sec), st.opened);
+	printf(" (%lu written and read back, %lu of them on aliased device bytes;",
+	       st.rw_ok, st.aliased);
+	printf(" %lu beyond a device), %lu rejected, %lu wrong\n",
+	       st.rw_err, st.rejected, st.wrong);
 	EXPECT_EQ(0, st.wrong);
 	EXPECT_EQ(n, i);
 	EXPECT_GT(st.opened, n / 20);
