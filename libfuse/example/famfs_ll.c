@@ -975,103 +975,42 @@ static void build_fmap(struct entry *e)
 	}
 }
 
-/* Bytes strip s of an interleaved extent must hold (as the kernel counts). */
-static uint64_t strip_need(const struct fuse_famfs_iext *ie, uint32_t s)
+/*
+ * What only the server can check: every extent is on a device it serves
+ * and inside it.  The map's structure was checked by fuse_famfs_fmap_check().
+ */
+static const char *fmap_on_devices(const struct fuse_famfs_fmap_header *h)
 {
-	uint64_t nchunks =
-		(ie->ie_nbytes + ie->ie_chunk_size - 1) / ie->ie_chunk_size;
-	uint64_t mine =
-		nchunks / ie->ie_nstrips + (s < nchunks % ie->ie_nstrips);
+	const unsigned char *p = (const unsigned char *)(h + 1);
+	const struct fuse_famfs_simple_ext *se;
+	uint64_t size;
+	uint32_t i, s, n;
 
-	if (!mine)
-		return 0;
-	if (s != (nchunks - 1) % ie->ie_nstrips)
-		return mine * ie->ie_chunk_size;
-	return (mine - 1) * ie->ie_chunk_size + ie->ie_nbytes -
-	       (nchunks - 1) * ie->ie_chunk_size;
-}
-
-static const char *check_se(const struct fuse_famfs_simple_ext *se)
-{
-	if (se->se_devindex >= fs.ndevs)
-		return "device index out of range";
-	if (!se->se_len || se->se_offset % FAMFS_ALIGN ||
-	    se->se_len % FAMFS_ALIGN)
-		return "extent not 2 MiB aligned";
-	if (se->se_offset > fs.dev[se->se_devindex].size ||
-	    se->se_len > fs.dev[se->se_devindex].size - se->se_offset)
-		return "extent past the end of its device";
+	for (i = 0; i < h->nextents; i++) {
+		n = 1;
+		if (h->ext_type == FUSE_FAMFS_EXT_INTERLEAVE) {
+			n = ((const struct fuse_famfs_iext *)p)->ie_nstrips;
+			p += sizeof(struct fuse_famfs_iext);
+		}
+		for (s = 0; s < n; s++, p += sizeof(*se)) {
+			se = (const void *)p;
+			if (se->se_devindex >= fs.ndevs)
+				return "device index out of range";
+			size = fs.dev[se->se_devindex].size;
+			if (se->se_offset > size ||
+			    se->se_len > size - se->se_offset)
+				return "extent past the end of its device";
+		}
+	}
 	return NULL;
 }
 
-/*
- * The kernel's rules for a GET_FMAP reply (Documentation/filesystems/
- * famfs.rst), plus: every extent is on a device we serve.  NULL if the map
- * is good, else the reason.
- */
+/* NULL if the kernel would take the map and it fits the devices. */
 static const char *fmap_check(const void *buf, size_t len)
 {
-	const struct fuse_famfs_fmap_header *h = buf;
-	const unsigned char *p = (const unsigned char *)(h + 1);
-	const unsigned char *end = (const unsigned char *)buf + len;
-	uint64_t covered = 0;
-	const char *why;
-	uint32_t i, s;
-
-	if (len < sizeof(*h) || len > FAMFS_FMAP_MAX)
-		return "bad length";
-	if (h->fmap_version != FAMFS_FMAP_VERSION ||
-	    h->file_type > FUSE_FAMFS_FILE_LOG)
-		return "bad version or file type";
-	if (!h->nextents || h->nextents > FUSE_FAMFS_MAX_EXTENTS)
-		return "bad extent count";
-	for (i = 0; i < h->nextents; i++) {
-		const struct fuse_famfs_iext *ie = (const void *)p;
-
-		if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
-			const struct fuse_famfs_simple_ext *se =
-				(const void *)p;
-
-			if (end - p < (ptrdiff_t)sizeof(*se))
-				return "reply shorter than its extents";
-			why = check_se(se);
-			if (why)
-				return why;
-			covered += se->se_len;
-			p += sizeof(*se);
-			continue;
-		}
-		if (h->ext_type != FUSE_FAMFS_EXT_INTERLEAVE)
-			return "bad extent type";
-		if (end - p < (ptrdiff_t)sizeof(*ie))
-			return "reply shorter than its extents";
-		if (!ie->ie_nstrips || ie->ie_nstrips > FUSE_FAMFS_MAX_STRIPS ||
-		    !ie->ie_chunk_size || ie->ie_chunk_size % FAMFS_ALIGN ||
-		    !ie->ie_nbytes)
-			return "bad interleaved extent";
-		p += sizeof(*ie);
-		if ((size_t)(end - p) <
-		    ie->ie_nstrips * sizeof(struct fuse_famfs_simple_ext))
-			return "reply shorter than its strips";
-		for (s = 0; s < ie->ie_nstrips; s++) {
-			const struct fuse_famfs_simple_ext *se =
-				(const void *)p;
-
-			why = check_se(se);
-			if (why)
-				return why;
-			if (se->se_len < strip_need(ie, s))
-				return "strip too short";
-			p += sizeof(*se);
-		}
-		covered += ie->ie_nbytes;
-	}
-	if (covered < h->file_size)
-		return "extents do not cover the file";
-	for (; p < end; p++)
-		if (*p)
-			return "bytes after the extents";
-	return NULL;
+	if (fuse_famfs_fmap_check(buf, len))
+		return "refused by fuse_famfs_fmap_check()";
+	return fmap_on_devices(buf);
 }
 
 /* 64-bit FNV-1a */
@@ -1152,9 +1091,6 @@ static int lay_out(void)
 			continue;
 		build_fmap(&fs.ent[i]);
 		why = fmap_check(fs.ent[i].fmap, fs.ent[i].fmap_len);
-		if (!why &&
-		    fuse_famfs_fmap_check(fs.ent[i].fmap, fs.ent[i].fmap_len))
-			why = "refused by fuse_famfs_fmap_check()";
 		if (why)
 			return line_err(fs.ent[i].line, "%s: bad map: %s",
 					fs.ent[i].path, why);
@@ -1951,28 +1887,19 @@ static void famfs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 /*
  * The map of a regular file, built and checked when the manifest was laid
- * out; checked again here (and by fuse_reply_fmap(), which also holds it
- * to the size the kernel takes) so that the kernel never gets a bad one.
+ * out.  fuse_reply_fmap() checks it once more, and its length against the
+ * size the kernel takes, so the kernel never gets a bad one.
  */
 static void famfs_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	(void)size;
 	struct entry *e = ino_entry(ino);
-	const char *why;
 
 	count(OP_GET_FMAP);
 	if (!e || e->is_dir) {
 		fuse_reply_err(req, e ? EISDIR : ESTALE);
 		return;
 	}
-	why = fmap_check(e->fmap, e->fmap_len);
-	if (why) {
-		fuse_log(FUSE_LOG_ERR, "famfs_ll: %s: bad map: %s\n", e->path,
-			 why);
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	/* Checks the map again, and its length against size. */
 	fuse_reply_fmap(req, e->fmap, e->fmap_len);
 }
 
