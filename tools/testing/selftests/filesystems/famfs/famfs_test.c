@@ -1471,12 +1471,26 @@ static const uint64_t fz_vals[] = {
 	1ULL << 63, ~0ULL, ~0ULL - M2 + 1, 256ULL << 20,
 };
 
+/* An aligned field of @width (4 or 8) bytes gets an interesting value. */
+static void fz_put_val(unsigned char *b, size_t len, size_t width)
+{
+	uint64_t v;
+	uint32_t v32;
+	size_t at;
+
+	if (len < width)
+		return;
+	at = rnd_below(len / width) * width;
+	v = fz_vals[rnd_below(ARRAY_SIZE(fz_vals))];
+	v32 = v;
+	memcpy(b + at, width == 4 ? (void *)&v32 : (void *)&v, width);
+}
+
 /* Mutate a reply in place; return its new length. */
 static size_t fz_mutate(unsigned char *b, size_t len, size_t max)
 {
 	int k, nmut = 1 + rnd_below(3);
 	uint64_t v;
-	uint32_t v32;
 	size_t at;
 
 	for (k = 0; k < nmut; k++) {
@@ -1487,19 +1501,11 @@ static size_t fz_mutate(unsigned char *b, size_t len, size_t max)
 			break;
 		case 1:		/* a 32-bit field gets an interesting value */
 		case 2:
-			if (len < 4)
-				break;
-			at = rnd_below(len / 4) * 4;
-			v32 = fz_vals[rnd_below(sizeof(fz_vals) / 8)];
-			memcpy(b + at, &v32, 4);
+			fz_put_val(b, len, 4);
 			break;
 		case 3:		/* a 64-bit field gets an interesting value */
 		case 4:
-			if (len < 8)
-				break;
-			at = rnd_below(len / 8) * 8;
-			v = fz_vals[rnd_below(sizeof(fz_vals) / 8)];
-			memcpy(b + at, &v, 8);
+			fz_put_val(b, len, 8);
 			break;
 		case 5:		/* a 64-bit field moves by 2 MiB multiples */
 			if (len < 8)
