@@ -13,16 +13,20 @@
  */
 
 #include <linux/cleanup.h>
+#include <linux/cred.h>
 #include <linux/dax.h>
 #include <linux/fs.h>
+#include <linux/fs_struct.h>
 #include <linux/iomap.h>
 #include <linux/mm.h>
 #include <linux/namei.h>
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/uio.h>
 
+#include "dev.h"
 #include "fuse_i.h"
 #include "famfs_kfmap.h"
 
@@ -48,11 +52,29 @@ struct famfs_daxdev {
 
 /**
  * struct famfs_devtable - the devices a famfs connection uses
+ * @ref: the connection's reference, and one per notify_failure at work
+ * @rcu: the table is freed after a grace period (see famfs_notify_failure())
  * @lock: serializes filling entries, including the FUSE_GET_DAXDEV request
+ * @files_lock: protects @files
+ * @files: the installed maps, to revoke their mappings
+ * @cred: the server's credentials when it answered FUSE_INIT
+ * @root: the server's root directory then
  * @dev: entries, indexed by the device index of the fmaps
+ *
+ * The table, not the connection, is the holder of its dax devices, so that
+ * a memory failure reported while the connection goes away finds either the
+ * table or nothing.  Device names from FUSE_GET_DAXDEV are resolved from
+ * @root with @cred, the way the server itself would open them, whoever
+ * opens the file.
  */
 struct famfs_devtable {
+	refcount_t ref;
+	struct rcu_head rcu;
 	struct mutex lock;	/* serializes filling entries and their requests */
+	struct mutex files_lock;
+	struct list_head files;
+	const struct cred *cred;
+	struct path root;
 	struct famfs_daxdev dev[FAMFS_MAX_DAXDEVS];
 };
 
@@ -191,12 +213,51 @@ static int famfs_iext_parse(struct famfs_reply *r, struct famfs_iext *ie,
 	return 0;
 }
 
+static int famfs_ext_cmp(const void *a, const void *b)
+{
+	const struct famfs_ext *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return 0;
+}
+
+/*
+ * No two ranges of a map (simple extents, or strips) may share bytes of a
+ * device: a file must not see a write to one offset appear at another.
+ * Ranges are sorted by device and offset, so an overlap shows between
+ * neighbours.
+ */
+static int famfs_fmap_check_overlap(const struct famfs_ext *ext, u32 n)
+{
+	struct famfs_ext *sorted __free(kvfree) =
+		kvmalloc_array(n, sizeof(*ext), GFP_KERNEL);
+	u32 i;
+
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, ext, n * sizeof(*ext));
+	sort(sorted, n, sizeof(*sorted), famfs_ext_cmp, NULL);
+	for (i = 1; i < n; i++) {
+		const struct famfs_ext *a = &sorted[i - 1], *b = &sorted[i];
+
+		if (a->dev == b->dev && a->offset + a->len > b->offset)
+			return famfs_reject("device %u: %#llx+%#llx overlaps %#llx",
+					    a->dev, a->offset, a->len,
+					    b->offset);
+	}
+	return 0;
+}
+
 /**
  * famfs_fmap_parse() - check a FUSE_GET_FMAP reply and build its fmap
  * @buf: the reply
  * @len: bytes in @buf
  *
- * Every rejection is reported once (rate limited) with its reason.
+ * Every rejection is reported once (rate limited) with its reason.  The
+ * rules are listed in Documentation/filesystems/famfs.rst.
  *
  * Return: the fmap, to be freed with famfs_fmap_free(), or ERR_PTR(-EINVAL)
  * for a malformed reply, ERR_PTR(-ENOMEM).
@@ -206,9 +267,9 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	struct famfs_reply r = { .p = buf, .left = len };
 	const struct fuse_famfs_fmap_header *h;
 	struct famfs_fmap *fmap;
-	struct famfs_ext *ext;
+	struct famfs_ext *ext, *ranges;
 	u64 covered = 0;
-	u32 nstrips, i;
+	u32 nstrips, nranges, i;
 	size_t size;
 	int err;
 
@@ -244,8 +305,11 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	fmap->ext_type = h->ext_type;
 	fmap->nextents = h->nextents;
 
+	init_rwsem(&fmap->rwsem);
 	if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
 		fmap->se = (struct famfs_ext *)(fmap + 1);
+		ranges = fmap->se;
+		nranges = fmap->nextents;
 		for (i = 0; i < fmap->nextents && !err; i++) {
 			err = famfs_ext_parse(famfs_pull(&r, sizeof(struct fuse_famfs_simple_ext)),
 					      &fmap->se[i], &fmap->dev_bitmap);
@@ -256,6 +320,8 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	} else {
 		fmap->ie = (struct famfs_iext *)(fmap + 1);
 		ext = (struct famfs_ext *)(fmap->ie + fmap->nextents);
+		ranges = ext;
+		nranges = nstrips;
 		for (i = 0; i < fmap->nextents && !err; i++) {
 			err = famfs_iext_parse(&r, &fmap->ie[i], ext,
 					       &fmap->dev_bitmap,
@@ -269,6 +335,8 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	if (!err && covered < fmap->file_size)
 		err = famfs_reject("extents cover %#llx of %#llx bytes",
 				   covered, fmap->file_size);
+	if (!err)
+		err = famfs_fmap_check_overlap(ranges, nranges);
 	if (err) {
 		kvfree(fmap);
 		return ERR_PTR(err);
@@ -344,46 +412,118 @@ int famfs_fmap_resolve(const struct famfs_fmap *fmap, u64 pos, u64 len,
 
 /* -- The device table ---------------------------------------------------- */
 
-static struct famfs_devtable *famfs_devtable(struct fuse_conn *fc)
+/**
+ * fuse_famfs_may_offer() - whether FUSE_INIT may offer FUSE_DAX_FMAP
+ * @fc: the connection being mounted
+ *
+ * Called by the mounter.  famfs needs a /dev/fuse server (never virtio-fs)
+ * that answers FUSE_INIT asynchronously, so that the task answering it can
+ * be told apart from the mounter, and a mounter with CAP_SYS_RAWIO.  The
+ * check does not audit: it is made for every FUSE mount.
+ *
+ * Return: true if the flag may be offered.
+ */
+bool fuse_famfs_may_offer(struct fuse_conn *fc)
 {
-	/* Pairs with cmpxchg() below: the table is initialized when seen. */
-	struct famfs_devtable *table = smp_load_acquire(&fc->famfs_devs);
-	struct famfs_devtable *old;
-
-	if (table)
-		return table;
-	table = kzalloc_obj(*table, GFP_KERNEL);
-	if (!table)
-		return NULL;
-	mutex_init(&table->lock);
-	old = cmpxchg(&fc->famfs_devs, NULL, table);
-	if (old) {
-		kfree(table);
-		return old;
-	}
-	return table;
+	return fuse_chan_is_dev(fc->chan) && !fc->sync_init &&
+	       has_capability_noaudit(current, CAP_SYS_RAWIO);
 }
 
+/**
+ * fuse_famfs_enable() - turn famfs on for a connection whose server wants it
+ * @fc: the connection
+ *
+ * Called from the FUSE_INIT reply, in the context of the task that wrote it:
+ * the server.  famfs is enabled only if that task too has CAP_SYS_RAWIO, so a
+ * privileged mounter (fusermount3) cannot lend the right to an unprivileged
+ * server.  The server's credentials and root are kept to resolve the device
+ * names it sends later.  On failure the mount stays an ordinary FUSE mount.
+ */
+void fuse_famfs_enable(struct fuse_conn *fc)
+{
+	struct famfs_devtable *table;
+
+	if (!has_capability_noaudit(current, CAP_SYS_RAWIO))
+		return;
+	table = kzalloc_obj(*table, GFP_KERNEL);
+	if (!table)
+		return;
+	refcount_set(&table->ref, 1);
+	mutex_init(&table->lock);
+	mutex_init(&table->files_lock);
+	INIT_LIST_HEAD(&table->files);
+	table->cred = get_current_cred();
+	get_fs_root(current->fs, &table->root);
+	fc->famfs_devs = table;
+	fc->famfs = 1;
+}
+
+static void famfs_devtable_put(struct famfs_devtable *table)
+{
+	if (refcount_dec_and_test(&table->ref)) {
+		mutex_destroy(&table->files_lock);
+		mutex_destroy(&table->lock);
+		kfree_rcu(table, rcu);
+	}
+}
+
+/*
+ * The device at @index goes away: no mapping of a file that uses it may
+ * keep a page table entry to its memory.  The flag is set first, so that a
+ * fault after the unmapping fails (famfs_fuse_iomap_begin() checks it under
+ * the invalidate lock, which is taken here to wait for faults under way).
+ */
+static void famfs_revoke(struct famfs_devtable *table, u32 index)
+{
+	struct famfs_fmap *fmap;
+
+	WRITE_ONCE(table->dev[index].removed, true);
+	mutex_lock(&table->files_lock);
+	list_for_each_entry(fmap, &table->files, node) {
+		if (!(fmap->dev_bitmap & BIT(index)))
+			continue;
+		filemap_invalidate_lock(fmap->mapping);
+		unmap_mapping_range(fmap->mapping, 0, 0, 1);
+		invalidate_inode_pages2(fmap->mapping);
+		filemap_invalidate_unlock(fmap->mapping);
+	}
+	mutex_unlock(&table->files_lock);
+}
+
+/*
+ * Memory failure or removal of a device the table holds.  The holder may be
+ * released by fuse_famfs_conn_free() at the same time: the table is taken
+ * only while it still has a reference, and freed after a grace period.
+ */
 static int famfs_notify_failure(struct dax_device *dax, u64 offset, u64 len,
 				int mf_flags)
 {
-	struct fuse_conn *fc = dax_holder(dax);
-	struct famfs_devtable *table = fc ? READ_ONCE(fc->famfs_devs) : NULL;
-	int i;
+	bool remove = mf_flags & MF_MEM_PRE_REMOVE;
+	struct famfs_devtable *table;
+	u32 i;
 
-	for (i = 0; table && i < FAMFS_MAX_DAXDEVS; i++) {
+	rcu_read_lock();
+	table = dax_holder(dax);
+	if (table && !refcount_inc_not_zero(&table->ref))
+		table = NULL;
+	rcu_read_unlock();
+	if (!table)
+		return -EOPNOTSUPP;
+
+	for (i = 0; i < FAMFS_MAX_DAXDEVS; i++) {
 		if (READ_ONCE(table->dev[i].dax) != dax)
 			continue;
-		if (mf_flags & MF_MEM_PRE_REMOVE)
-			WRITE_ONCE(table->dev[i].removed, true);
+		pr_err_ratelimited("fuse: famfs: device %u: %s at %#llx+%#llx\n",
+				   i, remove ? "removal" : "memory failure",
+				   offset, len);
+		if (remove)
+			famfs_revoke(table, i);
 		else
 			WRITE_ONCE(table->dev[i].poisoned, true);
-		pr_err_ratelimited("fuse: famfs: device %d: %s at %#llx+%#llx\n",
-				   i, mf_flags & MF_MEM_PRE_REMOVE ?
-				   "removal" : "memory failure", offset, len);
 	}
-	/* Let memory-failure unmap the page and signal whoever maps it. */
-	return -EOPNOTSUPP;
+	famfs_devtable_put(table);
+	/* On a memory failure, let the caller unmap the page and signal. */
+	return remove ? 0 : -EOPNOTSUPP;
 }
 
 static const struct dax_holder_operations famfs_holder_ops = {
@@ -391,47 +531,64 @@ static const struct dax_holder_operations famfs_holder_ops = {
 };
 
 /*
- * The dax_device behind a device path from the server.  The path must name
- * a character device (not a symlink to one) on a mount that allows devices,
- * and the device must be a registered device-dax: dax_dev_find() never
- * creates a dax_device for a number that is not one.
+ * May the server use the device node at @path?  It must be a character
+ * device on a mount that allows devices, and the server must be allowed to
+ * open it for reading and writing.  Runs with the server's credentials.
  */
-static struct dax_device *famfs_daxdev_lookup(const char *name)
+static int famfs_daxdev_may_use(const struct path *path)
+{
+	struct inode *inode = d_backing_inode(path->dentry);
+
+	if (!S_ISCHR(inode->i_mode))
+		return -ENODEV;
+	if (!may_open_dev(path))
+		return -EACCES;
+	return inode_permission(mnt_idmap(path->mnt), inode,
+				MAY_READ | MAY_WRITE);
+}
+
+/*
+ * The dax_device behind a device name from the server, resolved from the
+ * server's root with its credentials, without following a final symlink.
+ * dax_dev_find() never creates a dax_device and knows only device-dax ones.
+ */
+static struct dax_device *famfs_daxdev_lookup(struct famfs_devtable *table,
+					      const char *name)
 {
 	struct dax_device *dax;
-	struct inode *inode;
 	struct path path;
 	int err;
 
 	if (name[0] != '/')
 		return ERR_PTR(-EINVAL);
-	err = kern_path(name, 0, &path);
+	scoped_with_creds(table->cred) {
+		err = vfs_path_lookup(table->root.dentry, table->root.mnt,
+				      name, 0, &path);
+		if (err)
+			return ERR_PTR(err);
+		err = famfs_daxdev_may_use(&path);
+	}
 	if (err)
-		return ERR_PTR(err);
-	inode = d_backing_inode(path.dentry);
-	if (!S_ISCHR(inode->i_mode))
-		dax = ERR_PTR(-ENODEV);
-	else if (!may_open_dev(&path))
-		dax = ERR_PTR(-EACCES);
+		dax = ERR_PTR(err);
 	else
-		dax = dax_dev_find(inode->i_rdev) ?: ERR_PTR(-ENODEV);
+		dax = dax_dev_find(d_backing_inode(path.dentry)->i_rdev) ?:
+		      ERR_PTR(-ENODEV);
 	path_put(&path);
 	return dax;
 }
 
-static int famfs_daxdev_install(struct fuse_conn *fc,
-				struct famfs_devtable *table, u32 index,
+static int famfs_daxdev_install(struct famfs_devtable *table, u32 index,
 				const char *name)
 {
 	struct dax_device *dax;
 	int err;
 
 	lockdep_assert_held(&table->lock);
-	dax = famfs_daxdev_lookup(name);
+	dax = famfs_daxdev_lookup(table, name);
 	if (IS_ERR(dax)) {
 		err = PTR_ERR(dax);
 	} else {
-		err = fs_dax_get(dax, fc, &famfs_holder_ops);
+		err = fs_dax_get(dax, table, &famfs_holder_ops);
 		if (err)
 			put_dax(dax);
 	}
@@ -474,7 +631,7 @@ static int famfs_get_daxdev(struct fuse_mount *fm,
 				    index);
 		return -EINVAL;
 	}
-	return famfs_daxdev_install(fm->fc, table, index, out.name);
+	return famfs_daxdev_install(table, index, out.name);
 }
 
 /*
@@ -485,13 +642,11 @@ static int famfs_get_daxdev(struct fuse_mount *fm,
 static int famfs_get_daxdevs(struct fuse_mount *fm,
 			     const struct famfs_fmap *fmap)
 {
-	struct famfs_devtable *table = famfs_devtable(fm->fc);
+	struct famfs_devtable *table = fm->fc->famfs_devs;
 	unsigned long bits = fmap->dev_bitmap;
 	unsigned int i;
 	int err;
 
-	if (!table)
-		return -ENOMEM;
 	for_each_set_bit(i, &bits, FAMFS_MAX_DAXDEVS) {
 		/* Pairs with smp_store_release() in famfs_daxdev_install(). */
 		if (smp_load_acquire(&table->dev[i].dax))
@@ -518,7 +673,9 @@ static int famfs_get_daxdevs(struct fuse_mount *fm,
  *
  * Runs when the last reference to @fc goes, after every inode of it was
  * evicted (and dax_break_layout_final() waited for their mappings), so no
- * mapping can still fault through a device released here.
+ * mapping can still fault through a device released here.  A removed device
+ * is no longer held by the table (kill_dax() dropped the holder, and another
+ * connection may hold it since): only its references are dropped.
  */
 void fuse_famfs_conn_free(struct fuse_conn *fc)
 {
@@ -532,18 +689,42 @@ void fuse_famfs_conn_free(struct fuse_conn *fc)
 
 		if (!dax)
 			continue;
-		fs_put_dax(dax, fc);
+		if (READ_ONCE(table->dev[i].removed))
+			put_dax(dax);
+		else
+			fs_put_dax(dax, table);
 		put_dax(dax);
 	}
-	mutex_destroy(&table->lock);
-	kfree(table);
+	path_put(&table->root);
+	put_cred(table->cred);
 	fc->famfs_devs = NULL;
+	famfs_devtable_put(table);
+}
+
+/**
+ * fuse_famfs_evict_inode() - forget the map of an inode being evicted
+ * @inode: the inode
+ *
+ * Its mappings are gone (dax_break_layout_final()); device removal need not
+ * revoke them any more.
+ */
+void fuse_famfs_evict_inode(struct inode *inode)
+{
+	struct famfs_fmap *fmap = get_fuse_inode(inode)->famfs_fmap;
+	struct famfs_devtable *table = get_fuse_conn(inode)->famfs_devs;
+
+	if (!fmap)
+		return;
+	mutex_lock(&table->files_lock);
+	list_del(&fmap->node);
+	mutex_unlock(&table->files_lock);
 }
 
 /* -- Opening a famfs file ------------------------------------------------- */
 
 static const struct address_space_operations famfs_dax_aops = {
 	.dirty_folio	= noop_dirty_folio,
+	.direct_IO	= noop_direct_IO,
 };
 
 static struct famfs_fmap *famfs_get_fmap(struct fuse_mount *fm,
@@ -571,46 +752,78 @@ static struct famfs_fmap *famfs_get_fmap(struct fuse_mount *fm,
 	return famfs_fmap_parse(buf, ret);
 }
 
+/*
+ * Make @inode a famfs inode with @fmap, unless an opener that raced with us
+ * did it first.  Only an inode that never had page cache and is not mapped
+ * can turn into a DAX inode.
+ */
+static int famfs_install(struct inode *inode, struct famfs_fmap *fmap)
+{
+	struct fuse_inode *fi = get_fuse_inode(inode);
+	struct fuse_conn *fc = get_fuse_conn(inode);
+
+	if (fi->famfs_fmap)
+		return -EEXIST;
+	if (!mapping_empty(inode->i_mapping) || mapping_mapped(inode->i_mapping)) {
+		pr_warn_ratelimited("fuse: famfs: node %llu has page cache, not mapped\n",
+				    get_node_id(inode));
+		return -EBUSY;
+	}
+	spin_lock(&fi->lock);
+	/* An attribute reply sent before the map must not apply after it. */
+	fi->attr_version = atomic64_inc_return(&fc->attr_version);
+	i_size_write(inode, fmap->file_size);
+	spin_unlock(&fi->lock);
+	inode->i_data.a_ops = &famfs_dax_aops;
+	inode_set_flags(inode, S_DAX, S_DAX);
+	fmap->mapping = inode->i_mapping;
+	mutex_lock(&fc->famfs_devs->files_lock);
+	list_add(&fmap->node, &fc->famfs_devs->files);
+	mutex_unlock(&fc->famfs_devs->files_lock);
+	/* Publish the map after the size, aops and S_DAX it implies. */
+	smp_store_release(&fi->famfs_fmap, fmap);
+	return 0;
+}
+
 /**
  * fuse_famfs_open() - give a regular file of a famfs connection its map
  * @fm: the mount
- * @inode: a regular file without a map
+ * @inode: a regular file of a famfs connection
+ * @file: the file being opened
  *
- * Called on open.  Asks the server for the map and for the devices it uses
- * that the connection does not know yet.  Openers may race: the first map
- * installed wins.  On failure the file stays without a map, so a later open
- * tries again.
+ * Called on every open, after FUSE_OPEN or FUSE_CREATE.  On the first, asks
+ * the server for the map and for the devices it uses that the connection
+ * does not know yet.  Openers may race: the first map installed wins.  On
+ * failure the file stays without a map, so a later open tries again.
  *
  * Return: 0, or the server's error, -EINVAL for a malformed map or device
- * reply, or the error of looking up or taking a device.
+ * reply, -EBUSY for an inode with page cache, or the error of looking up or
+ * taking a device.
  */
-int fuse_famfs_open(struct fuse_mount *fm, struct inode *inode)
+int fuse_famfs_open(struct fuse_mount *fm, struct inode *inode,
+		    struct file *file)
 {
-	struct fuse_inode *fi = get_fuse_inode(inode);
 	struct famfs_fmap *fmap;
-	int err;
+	int err = 0;
 
-	fmap = famfs_get_fmap(fm, inode);
-	if (IS_ERR(fmap))
-		return PTR_ERR(fmap);
-	err = famfs_get_daxdevs(fm, fmap);
-	if (err)
-		goto out;
-
-	inode_lock(inode);
-	if (!fi->famfs_fmap) {
-		spin_lock(&fi->lock);
-		i_size_write(inode, fmap->file_size);
-		spin_unlock(&fi->lock);
-		inode->i_data.a_ops = &famfs_dax_aops;
-		inode_set_flags(inode, S_DAX, S_DAX);
-		/* Publish the map after the size, aops and S_DAX it implies. */
-		smp_store_release(&fi->famfs_fmap, fmap);
-		fmap = NULL;
+	if (!fuse_file_famfs(get_fuse_inode(inode))) {
+		fmap = famfs_get_fmap(fm, inode);
+		if (IS_ERR(fmap))
+			return PTR_ERR(fmap);
+		err = famfs_get_daxdevs(fm, fmap);
+		if (!err) {
+			inode_lock(inode);
+			err = famfs_install(inode, fmap);
+			inode_unlock(inode);
+			if (!err)
+				fmap = NULL;
+			else if (err == -EEXIST)
+				err = 0;
+		}
+		famfs_fmap_free(fmap);
 	}
-	inode_unlock(inode);
-out:
-	famfs_fmap_free(fmap);
+	if (!err)
+		file->f_mode |= FMODE_NOWAIT;
 	return err;
 }
 
@@ -626,24 +839,15 @@ void fuse_famfs_free_inode(struct fuse_inode *fi)
 /* -- The data path ---------------------------------------------------------- */
 
 /*
- * A famfs file is unusable once its size no longer matches its map (the
- * kernel never resizes famfs files: truncate and extending writes end here)
- * or it was marked so.
+ * The data path takes no inode lock and sends no request: a server that
+ * stops answering while a task holds the inode lock in setattr cannot hold
+ * up reads, writes and faults.  famfs files never change size, so there is
+ * no truncate to exclude; the map's rwsem orders writes against each other
+ * and against reads.
  */
-static int famfs_file_check(struct inode *inode, struct famfs_fmap *fmap)
-{
-	if (READ_ONCE(fmap->error) || !IS_DAX(inode))
-		return -ENXIO;
-	if (i_size_read(inode) != fmap->file_size) {
-		WRITE_ONCE(fmap->error, true);
-		return -ENXIO;
-	}
-	return 0;
-}
-
 static struct famfs_fmap *famfs_fmap(struct inode *inode)
 {
-	/* Pairs with smp_store_release() in fuse_famfs_open(). */
+	/* Pairs with smp_store_release() in famfs_install(). */
 	return smp_load_acquire(&get_fuse_inode(inode)->famfs_fmap);
 }
 
@@ -652,15 +856,11 @@ static int famfs_fuse_iomap_begin(struct inode *inode, loff_t pos,
 				  struct iomap *iomap, struct iomap *srcmap)
 {
 	struct famfs_devtable *table = get_fuse_conn(inode)->famfs_devs;
-	struct famfs_fmap *fmap = famfs_fmap(inode);
 	const struct famfs_daxdev *dd;
 	struct famfs_ext ext;
 	int err;
 
-	err = famfs_file_check(inode, fmap);
-	if (err)
-		return err;
-	err = famfs_fmap_resolve(fmap, pos, len, &ext);
+	err = famfs_fmap_resolve(famfs_fmap(inode), pos, len, &ext);
 	if (err)
 		return err;
 	/* Every device of the map was installed before the map was. */
@@ -684,15 +884,16 @@ static const struct iomap_ops famfs_iomap_ops = {
 	.iomap_begin	= famfs_fuse_iomap_begin,
 };
 
-static int famfs_lock(struct kiocb *iocb, struct inode *inode, bool write)
+static int famfs_lock(struct kiocb *iocb, struct famfs_fmap *fmap, bool write)
 {
 	if (iocb->ki_flags & IOCB_NOWAIT) {
-		if (write ? !inode_trylock(inode) : !inode_trylock_shared(inode))
+		if (write ? !down_write_trylock(&fmap->rwsem) :
+			    !down_read_trylock(&fmap->rwsem))
 			return -EAGAIN;
 	} else if (write) {
-		inode_lock(inode);
+		down_write(&fmap->rwsem);
 	} else {
-		inode_lock_shared(inode);
+		down_read(&fmap->rwsem);
 	}
 	return 0;
 }
@@ -727,18 +928,40 @@ static ssize_t famfs_read_to_eof(struct kiocb *iocb, struct inode *inode,
 ssize_t fuse_famfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct inode *inode = file_inode(iocb->ki_filp);
+	struct famfs_fmap *fmap = famfs_fmap(inode);
 	ssize_t ret;
 
 	if (!iov_iter_count(to))
 		return 0;
-	ret = famfs_lock(iocb, inode, false);
+	ret = famfs_lock(iocb, fmap, false);
 	if (ret)
 		return ret;
-	ret = famfs_file_check(inode, famfs_fmap(inode));
-	if (!ret)
-		ret = famfs_read_to_eof(iocb, inode, to);
-	inode_unlock_shared(inode);
+	ret = famfs_read_to_eof(iocb, inode, to);
+	up_read(&fmap->rwsem);
+	file_accessed(iocb->ki_filp);
 	return ret;
+}
+
+/*
+ * What every write does first: drop setuid and setgid, as file_remove_privs()
+ * does, and update the times.  Only a file that has such bits to drop takes
+ * the inode lock (file capabilities are not looked up: that would be a
+ * request to the server on every write).
+ */
+static int famfs_write_prepare(struct kiocb *iocb)
+{
+	struct file *file = iocb->ki_filp;
+	struct inode *inode = file_inode(file);
+	int err = 0;
+
+	if (setattr_should_drop_suidgid(file_mnt_idmap(file), inode)) {
+		if (iocb->ki_flags & IOCB_NOWAIT)
+			return -EAGAIN;
+		inode_lock(inode);
+		err = file_remove_privs(file);
+		inode_unlock(inode);
+	}
+	return err ?: file_update_time(file);
 }
 
 /**
@@ -747,7 +970,7 @@ ssize_t fuse_famfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
  * @from: what
  *
  * famfs files never change size: a write that would extend the file fails
- * and leaves the file unusable (-ENXIO), as a size change does.
+ * with -EFBIG and writes nothing.
  *
  * Return: bytes written, or a negative errno.
  */
@@ -757,23 +980,20 @@ ssize_t fuse_famfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	struct famfs_fmap *fmap = famfs_fmap(inode);
 	ssize_t ret;
 
-	ret = famfs_lock(iocb, inode, true);
-	if (ret)
-		return ret;
+	/* The size never changes: the checks need no lock. */
 	ret = generic_write_checks(iocb, from);
 	if (ret <= 0)
-		goto out;
-	ret = famfs_file_check(inode, fmap);
+		return ret;
+	if (iocb->ki_pos + iov_iter_count(from) > i_size_read(inode))
+		return -EFBIG;
+	ret = famfs_write_prepare(iocb);
 	if (ret)
-		goto out;
-	if (iocb->ki_pos + iov_iter_count(from) > i_size_read(inode)) {
-		WRITE_ONCE(fmap->error, true);
-		ret = -ENXIO;
-		goto out;
-	}
+		return ret;
+	ret = famfs_lock(iocb, fmap, true);
+	if (ret)
+		return ret;
 	ret = dax_iomap_rw(iocb, from, &famfs_iomap_ops);
-out:
-	inode_unlock(inode);
+	up_write(&fmap->rwsem);
 	return ret;
 }
 
@@ -785,10 +1005,10 @@ static vm_fault_t famfs_fault(struct vm_fault *vmf, unsigned int order)
 	unsigned long pfn;
 	vm_fault_t ret;
 
-	if (famfs_file_check(inode, famfs_fmap(inode)))
-		return VM_FAULT_SIGBUS;
-	if (write)
+	if (write) {
 		sb_start_pagefault(inode->i_sb);
+		file_update_time(vmf->vma->vm_file);
+	}
 	filemap_invalidate_lock_shared(inode->i_mapping);
 	ret = dax_iomap_fault(vmf, order, &pfn, NULL, &famfs_iomap_ops);
 	if (ret & VM_FAULT_NEEDDSYNC)
@@ -819,16 +1039,10 @@ static const struct vm_operations_struct famfs_vm_ops = {
  * Faults are served by fs-dax from the file's map, with PMD mappings where
  * the range allows.
  *
- * Return: 0, or -ENXIO if the file is unusable.
+ * Return: 0.
  */
 int fuse_famfs_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct inode *inode = file_inode(file);
-	int err;
-
-	err = famfs_file_check(inode, famfs_fmap(inode));
-	if (err)
-		return err;
 	file_accessed(file);
 	vma->vm_ops = &famfs_vm_ops;
 	vm_flags_set(vma, VM_HUGEPAGE);

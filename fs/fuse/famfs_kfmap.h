@@ -22,6 +22,8 @@
 #ifndef _FS_FUSE_FAMFS_KFMAP_H
 #define _FS_FUSE_FAMFS_KFMAP_H
 
+#include <linux/list.h>
+#include <linux/rwsem.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
 
@@ -64,7 +66,9 @@ struct famfs_iext {
  * @ext_type: enum famfs_ext_type
  * @nextents: number of entries in @se or @ie
  * @dev_bitmap: devices the map uses, bit n for table index n
- * @error: set once the file must no longer be used (see famfs.rst)
+ * @rwsem: serializes writes to the file against each other and reads
+ * @mapping: the file's mapping, once the map is installed
+ * @node: in the connection's list of installed maps
  * @se: simple extents, for FUSE_FAMFS_EXT_SIMPLE
  * @ie: interleaved extents, for FUSE_FAMFS_EXT_INTERLEAVE
  *
@@ -76,7 +80,9 @@ struct famfs_fmap {
 	u32 ext_type;
 	u32 nextents;
 	u32 dev_bitmap;
-	bool error;
+	struct rw_semaphore rwsem;
+	struct address_space *mapping;
+	struct list_head node;
 	union {
 		struct famfs_ext *se;
 		struct famfs_iext *ie;

@@ -378,7 +378,43 @@ static void mk_ie_nbytes_huge(struct fmap_buf *b)
 	IE(b)->ie_nbytes = U64_MAX;
 }
 
+/* Extent 2 starts inside extent 0, on the same device. */
+static void mk_overlap(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 2)->se_offset = 5 * M2;
+}
+
+/* Extent 2 starts where extent 0 ends. */
+static void mk_touch(struct fmap_buf *b)
+{
+	mk_simple(b);
+	SE(b, 2)->se_offset = 6 * M2;
+}
+
+/* Two strips of one interleaved extent share device 0 bytes. */
+static void mk_ie_strips_overlap(struct fmap_buf *b)
+{
+	mk_interleave(b);
+	STRIP(b, 1)->se_devindex = 0;
+	STRIP(b, 1)->se_offset = M2;
+}
+
+/* A strip of the second extent overlaps one of the first. */
+static void mk_ie_extents_overlap(struct fmap_buf *b)
+{
+	struct fuse_famfs_simple_ext *second;
+
+	mk_ie_two_tail(b);
+	second = (void *)((struct fuse_famfs_iext *)(STRIP(b, 2)) + 1);
+	second->se_offset = M2;
+}
+
 static const struct parse_case parse_cases[] = {
+	{ "valid touching extents", mk_touch, 0 },
+	{ "extents overlap on a device", mk_overlap, -EINVAL },
+	{ "strips overlap on a device", mk_ie_strips_overlap, -EINVAL },
+	{ "strips of two extents overlap", mk_ie_extents_overlap, -EINVAL },
 	{ "valid simple", mk_simple, 0 },
 	{ "valid interleave", mk_interleave, 0 },
 	{ "valid file type log", mk_ftype_log, 0 },
