@@ -1121,6 +1121,9 @@ struct header {
 	char text[128]; /* for people, at byte 232 */
 };
 
+/* Why a device cannot be read: its path and a reason, never truncated */
+#define HDR_ERR_MAX (DAXDEV_NAME_MAX + 128)
+
 /* Map the first HDR_PROBE bytes of a device (fake: a copy). */
 static void *hdr_map(struct dev *d, bool write, char *err, size_t errlen)
 {
@@ -1184,7 +1187,7 @@ struct hdr_probe {
 	enum hdr_state st;
 	uint64_t id; /* HDR_OTHER */
 	uint32_t index; /* HDR_MOVED */
-	char err[256]; /* HDR_UNREAD */
+	char err[HDR_ERR_MAX]; /* HDR_UNREAD */
 };
 
 /* What the start of device i holds. */
@@ -1218,7 +1221,7 @@ static void hdr_probe(unsigned int i, struct hdr_probe *r)
 static int hdr_write(unsigned int i)
 {
 	struct header h = { .version = HDR_VERSION, .ndevs = fs.ndevs };
-	char err[256];
+	char err[HDR_ERR_MAX];
 	void *p;
 	size_t k;
 

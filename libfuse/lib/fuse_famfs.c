@@ -14,9 +14,15 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FAMFS_ALIGN (2ULL * 1024 * 1024)
+/* The kernel's MAX_LFS_FILESIZE on 64-bit architectures */
+#define FAMFS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
+/* Strips (or simple extents) a map can hold */
+#define FAMFS_MAX_RANGES (FUSE_FAMFS_MAX_EXTENTS * FUSE_FAMFS_MAX_STRIPS)
 
 struct famfs_cursor {
 	const unsigned char *p;
@@ -73,7 +79,52 @@ static int famfs_ext_check(const struct fuse_famfs_simple_ext *se,
 	return 0;
 }
 
-static int famfs_iext_check(struct famfs_cursor *c, uint64_t *nbytes,
+/* Every extent and strip of a map, for the overlap check */
+struct famfs_ranges {
+	const struct fuse_famfs_simple_ext *r[FAMFS_MAX_RANGES];
+	unsigned int n;
+};
+
+static int famfs_range_cmp(const void *a, const void *b)
+{
+	const struct fuse_famfs_simple_ext *x =
+		*(const struct fuse_famfs_simple_ext *const *)a;
+	const struct fuse_famfs_simple_ext *y =
+		*(const struct fuse_famfs_simple_ext *const *)b;
+
+	if (x->se_devindex != y->se_devindex)
+		return x->se_devindex < y->se_devindex ? -1 : 1;
+	if (x->se_offset != y->se_offset)
+		return x->se_offset < y->se_offset ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Do two ranges [se_offset, se_offset + se_len) on the same device overlap?
+ * Ranges that only touch do not.  famfs_ext_check() made sure no range
+ * wraps.
+ */
+static int famfs_overlap(struct famfs_ranges *rs)
+{
+	const struct fuse_famfs_simple_ext *r, *prev = NULL;
+	uint64_t end = 0;
+	unsigned int i;
+
+	qsort(rs->r, rs->n, sizeof(rs->r[0]), famfs_range_cmp);
+	for (i = 0; i < rs->n; i++, prev = r) {
+		r = rs->r[i];
+		if (!prev || prev->se_devindex != r->se_devindex)
+			end = 0;
+		else if (r->se_offset < end)
+			return 1;
+		if (r->se_offset + r->se_len > end)
+			end = r->se_offset + r->se_len;
+	}
+	return 0;
+}
+
+static int famfs_iext_check(struct famfs_cursor *c, int last,
+			    struct famfs_ranges *rs, uint64_t *nbytes,
 			    const char **why)
 {
 	const struct fuse_famfs_iext *ie = famfs_pull(c, sizeof(*ie));
@@ -98,6 +149,11 @@ static int famfs_iext_check(struct famfs_cursor *c, uint64_t *nbytes,
 		*why = "interleaved extent size out of range";
 		return -EINVAL;
 	}
+	/* Faults map whole pages: only the last extent may end inside one. */
+	if (!last && ie->ie_nbytes % (uint64_t)sysconf(_SC_PAGESIZE)) {
+		*why = "interleaved extent ends inside a page";
+		return -EINVAL;
+	}
 	for (i = 0; i < ie->ie_nstrips; i++) {
 		se = famfs_pull(c, sizeof(*se));
 		if (!se) {
@@ -113,6 +169,7 @@ static int famfs_iext_check(struct famfs_cursor *c, uint64_t *nbytes,
 			*why = "strip too short";
 			return -EINVAL;
 		}
+		rs->r[rs->n++] = se;
 	}
 	*nbytes = ie->ie_nbytes;
 	return 0;
@@ -123,6 +180,7 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 	struct famfs_cursor c = { .p = buf, .left = len };
 	const struct fuse_famfs_fmap_header *h;
 	const struct fuse_famfs_simple_ext *se;
+	struct famfs_ranges rs = { .n = 0 };
 	uint64_t covered = 0, n;
 	uint32_t i;
 	int err;
@@ -153,6 +211,10 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 		*why = "extent count out of range";
 		return -EINVAL;
 	}
+	if (h->file_size > FAMFS_MAX_FILE_SIZE) {
+		*why = "file size above MAX_LFS_FILESIZE";
+		return -EINVAL;
+	}
 	for (i = 0; i < h->nextents; i++) {
 		if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
 			se = famfs_pull(&c, sizeof(*se));
@@ -162,8 +224,10 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 			}
 			err = famfs_ext_check(se, why);
 			n = se->se_len;
+			rs.r[rs.n++] = se;
 		} else {
-			err = famfs_iext_check(&c, &n, why);
+			err = famfs_iext_check(&c, i == h->nextents - 1, &rs,
+					       &n, why);
 		}
 		if (err)
 			return err;
@@ -180,6 +244,10 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 		}
 	if (covered < h->file_size) {
 		*why = "extents do not cover the file size";
+		return -EINVAL;
+	}
+	if (famfs_overlap(&rs)) {
+		*why = "ranges overlap on a device";
 		return -EINVAL;
 	}
 	return 0;
@@ -211,10 +279,23 @@ int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
 }
 
 /*
+ * Without FUSE_CAP_DAX_FMAP in want_ext the kernel does not send the famfs
+ * requests: a request that comes anyway is not the filesystem's business.
+ */
+static int famfs_negotiated(fuse_req_t req)
+{
+	if (req->se->conn.want_ext & FUSE_CAP_DAX_FMAP)
+		return 1;
+	fuse_reply_err(req, EOPNOTSUPP);
+	return 0;
+}
+
+/*
  * FUSE_GET_FMAP carries a struct fuse_getxattr_in whose size is the largest
  * reply the kernel accepts.  Some kernels sent no input at all: their reply
  * buffer was FUSE_FAMFS_FMAP_DEFAULT_SIZE.  An input that is there but too
- * short for the struct is a protocol error.
+ * short for the struct is a protocol error.  The input's length is what the
+ * transport received (req->in_len), not what the header claims.
  */
 void _fuse_famfs_do_get_fmap(fuse_req_t req, const fuse_ino_t nodeid,
 			     const void *op_in, const void *in_payload)
@@ -223,6 +304,8 @@ void _fuse_famfs_do_get_fmap(fuse_req_t req, const fuse_ino_t nodeid,
 	size_t inlen = 0;
 
 	(void)in_payload;
+	if (!famfs_negotiated(req))
+		return;
 	if (req->in_len > sizeof(struct fuse_in_header))
 		inlen = req->in_len - sizeof(struct fuse_in_header);
 	if (inlen && inlen < sizeof(*arg)) {
@@ -248,6 +331,8 @@ void _fuse_famfs_do_get_daxdev(fuse_req_t req, const fuse_ino_t nodeid,
 {
 	(void)op_in;
 	(void)in_payload;
+	if (!famfs_negotiated(req))
+		return;
 	if (nodeid >= FUSE_FAMFS_MAX_DAXDEVS) {
 		fuse_reply_err(req, EINVAL);
 		return;

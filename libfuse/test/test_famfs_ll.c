@@ -7,6 +7,11 @@
   is involved: raw requests are fed to a session whose replies go to a
   socket, and the reply bytes and the calls made are checked.  Prints TAP.
 
+  fuse_famfs_fmap_check() is also checked against a model of the kernel's
+  rules written here (model_accepts()) on generated maps: valid maps and
+  their mutations.  FAMFS_FUZZ_SEED=N repeats a run (the seed is printed),
+  FAMFS_FUZZ_MAPS=N sets the number of maps (100000).
+
   The test links libfuse's objects (not the shared library) to reach the
   io_uring dispatch entry point and the session's file descriptor.
 
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MiB (1024ULL * 1024)
@@ -58,7 +64,14 @@ enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF };
 static struct {
 	/* init */
 	uint64_t capable_ext;
-	int want_dax; /* 1: fuse_set_feature_flag, 2: force the bit */
+	/*
+	 * 1: fuse_set_feature_flag, 2: force the bit in want_ext,
+	 * 3: conn->want |= FUSE_CAP_WRITEBACK_CACHE, then 1,
+	 * 4: 1, then conn->want |= FUSE_CAP_WRITEBACK_CACHE,
+	 * 5: 2, then conn->want |= FUSE_CAP_WRITEBACK_CACHE,
+	 * 6: conn->want |= (uint32_t)FUSE_CAP_DAX_FMAP
+	 */
+	int want_dax;
 	bool set_flag_ret;
 	/* get_fmap */
 	int fmap_calls;
@@ -80,11 +93,17 @@ static void t_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	st.capable_ext = conn->capable_ext;
-	if (st.want_dax == 1)
+	if (st.want_dax == 3)
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	if (st.want_dax == 1 || st.want_dax == 3 || st.want_dax == 4)
 		st.set_flag_ret =
 			fuse_set_feature_flag(conn, FUSE_CAP_DAX_FMAP);
-	else if (st.want_dax == 2)
+	else if (st.want_dax == 2 || st.want_dax == 5)
 		conn->want_ext |= FUSE_CAP_DAX_FMAP;
+	else if (st.want_dax == 6)
+		conn->want |= (uint32_t)FUSE_CAP_DAX_FMAP;
+	if (st.want_dax == 4 || st.want_dax == 5)
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 }
 
 static void t_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -146,6 +165,7 @@ static void session_new(const struct fuse_lowlevel_ops *ops, size_t op_size)
 		exit(1);
 	}
 	se = fuse_session_new(&args, ops, op_size, NULL);
+	fuse_opt_free_args(&args);
 	if (!se) {
 		fprintf(stderr, "fuse_session_new failed\n");
 		exit(1);
@@ -243,15 +263,24 @@ static struct {
 	unsigned char data[FAMFS_FMAP_MAX + 4096];
 } rep;
 
-/* Send a request on transport @t and get the reply's error (or 1 for none). */
+/*
+ * Send a request on transport @t and get the reply's error (or 1 for none).
+ * If hdr_len is set, the header's len field says that instead of the bytes
+ * sent.
+ */
+static uint32_t hdr_len;
+
 static int call(enum transport t, uint32_t opcode, uint64_t nodeid,
 		const void *arg, size_t arglen, size_t *outlen)
 {
 	unsigned char req[256 + sizeof(struct fuse_in_header)];
 	uint64_t u = unique;
+	size_t len = request(req, opcode, nodeid, arg, arglen);
 	ssize_t n;
 
-	process(t, req, request(req, opcode, nodeid, arg, arglen));
+	if (hdr_len)
+		((struct fuse_in_header *)req)->len = hdr_len;
+	process(t, req, len);
 	n = reply(&rep, sizeof(rep));
 	if (n < 0)
 		return 1;
@@ -610,6 +639,127 @@ static size_t m_max_len(void)
 	return FAMFS_FMAP_MAX;
 }
 
+/* The kernel's MAX_LFS_FILESIZE (64-bit) */
+#define MAX_LFS ((uint64_t)INT64_MAX)
+
+/* two extents of 2^62 bytes on two devices: they cover MAX_LFS + 1 */
+static size_t m_size_max_lfs(void)
+{
+	size_t len = simple_map(2, 1ULL << 62, MAX_LFS);
+
+	SE(0)->se_offset = 0;
+	SE(1)->se_offset = 0;
+	return len;
+}
+static size_t m_size_max_lfs_1(void)
+{
+	size_t len = m_size_max_lfs();
+
+	HDR->file_size = MAX_LFS + 1;
+	return len;
+}
+static size_t m_size_max(void)
+{
+	size_t len = m_size_max_lfs();
+
+	HDR->file_size = UINT64_MAX;
+	return len;
+}
+/* 2 interleaved extents; the first covers @nbytes */
+static size_t iext2(uint64_t nbytes)
+{
+	size_t len = iext_map(2, 2, 2 * MiB, 4 * MiB, 2 * MiB, 8 * MiB);
+
+	IE0->ie_nbytes = nbytes;
+	HDR->file_size = nbytes + 4 * MiB;
+	return len;
+}
+static size_t m_iext_first_page_unaligned(void)
+{
+	return iext2(4 * MiB - 512);
+}
+static size_t m_iext_first_page_aligned(void)
+{
+	/* page aligned, not 2 MiB aligned: fine */
+	return iext2(4 * MiB - 4096);
+}
+static size_t m_iext_last_page_unaligned(void)
+{
+	size_t len = iext2(4 * MiB);
+	struct fuse_famfs_iext *ie1 = (void *)IE0_SE(2);
+
+	ie1->ie_nbytes = 3 * MiB + 1;
+	HDR->file_size = 7 * MiB + 1;
+	return len;
+}
+static size_t m_overlap(void)
+{
+	size_t len = simple_map(2, 4 * MiB, 8 * MiB);
+
+	SE(1)->se_devindex = SE(0)->se_devindex;
+	SE(1)->se_offset = SE(0)->se_offset + 2 * MiB;
+	return len;
+}
+static size_t m_overlap_inside(void)
+{
+	size_t len = simple_map(3, 2 * MiB, 2 * MiB);
+
+	SE(0)->se_len = 16 * MiB;
+	SE(2)->se_devindex = SE(0)->se_devindex;
+	SE(2)->se_offset = SE(0)->se_offset + 8 * MiB;
+	return len;
+}
+static size_t m_overlap_same(void)
+{
+	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
+
+	*SE(1) = *SE(0);
+	return len;
+}
+static size_t m_touching(void)
+{
+	size_t len = simple_map(2, 4 * MiB, 8 * MiB);
+
+	SE(1)->se_devindex = SE(0)->se_devindex;
+	SE(1)->se_offset = SE(0)->se_offset + 4 * MiB;
+	return len;
+}
+static size_t m_touching_before(void)
+{
+	size_t len = m_touching();
+
+	SE(0)->se_offset += 8 * MiB; /* extent 1 now ends where 0 starts */
+	SE(1)->se_offset = SE(0)->se_offset - 4 * MiB;
+	return len;
+}
+static size_t m_same_range_other_dev(void)
+{
+	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
+
+	*SE(1) = *SE(0);
+	SE(1)->se_devindex = SE(0)->se_devindex + 1;
+	return len;
+}
+static size_t m_strips_overlap(void)
+{
+	/* strip 0 of extent 1 on strip 0 of extent 0 */
+	size_t len = iext_map(2, 2, 2 * MiB, 4 * MiB, 2 * MiB, 8 * MiB);
+	struct fuse_famfs_simple_ext *se =
+		(void *)((char *)IE0_SE(2) + sizeof(*IE0));
+
+	se->se_offset = IE0_SE(0)->se_offset;
+	return len;
+}
+static size_t m_strips_overlap_in_extent(void)
+{
+	/* strip 2 on device 0 as strip 0, overlapping it */
+	size_t len = iext_map(1, 3, 2 * MiB, 2 * MiB, 4 * MiB, 2 * MiB);
+
+	IE0_SE(2)->se_devindex = 0;
+	IE0_SE(2)->se_offset = IE0_SE(0)->se_offset + 2 * MiB;
+	return len;
+}
+
 static const struct map_case map_cases[] = {
 	{ "simple, 1 extent", m_simple1, 0 },
 	{ "simple, file size not a multiple of 2 MiB", m_simple_partial, 0 },
@@ -652,6 +802,26 @@ static const struct map_case map_cases[] = {
 	{ "interleaved, strip offset not aligned", m_strip_unaligned, -EINVAL },
 	{ "interleaved, reply ends in the strips", m_iext_truncated, -EINVAL },
 	{ "longer than FAMFS_FMAP_MAX", m_too_long, -ERANGE },
+	{ "file size MAX_LFS_FILESIZE", m_size_max_lfs, 0 },
+	{ "file size MAX_LFS_FILESIZE + 1", m_size_max_lfs_1, -EINVAL },
+	{ "file size 2^64-1", m_size_max, -EINVAL },
+	{ "interleaved, first extent ends inside a page",
+	  m_iext_first_page_unaligned, -EINVAL },
+	{ "interleaved, first extent page aligned, not 2 MiB aligned",
+	  m_iext_first_page_aligned, 0 },
+	{ "interleaved, last extent ends inside a page",
+	  m_iext_last_page_unaligned, 0 },
+	{ "extents overlap on a device", m_overlap, -EINVAL },
+	{ "extent inside another on a device", m_overlap_inside, -EINVAL },
+	{ "the same extent twice", m_overlap_same, -EINVAL },
+	{ "extents touch on a device", m_touching, 0 },
+	{ "later extent touches an earlier one from below", m_touching_before,
+	  0 },
+	{ "the same range on two devices", m_same_range_other_dev, 0 },
+	{ "interleaved, strips of two extents overlap", m_strips_overlap,
+	  -EINVAL },
+	{ "interleaved, strips of one extent overlap",
+	  m_strips_overlap_in_extent, -EINVAL },
 };
 
 static void test_fmap_check(void)
@@ -727,6 +897,45 @@ static void test_init(void)
 	session_end();
 }
 
+/*
+ * A server that mixes the 32-bit conn->want with FUSE_CAP_DAX_FMAP: what
+ * fuse_common.h documents.
+ */
+static void test_init_mixed(void)
+{
+	static const struct {
+		int mode;
+		const char *what;
+		int dax, wb;
+	} cases[] = {
+		{ 3,
+		  "conn->want |= WRITEBACK_CACHE, then fuse_set_feature_flag(DAX_FMAP)",
+		  1, 1 },
+		{ 4,
+		  "fuse_set_feature_flag(DAX_FMAP), then conn->want |= WRITEBACK_CACHE",
+		  1, 1 },
+		{ 5,
+		  "want_ext |= DAX_FMAP by hand, then conn->want |= WRITEBACK_CACHE",
+		  1, 0 },
+		{ 6, "conn->want |= (uint32_t)DAX_FMAP", 0, 0 },
+	};
+	size_t i;
+	int64_t f;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		session_new(&famfs_ops, sizeof(famfs_ops));
+		st.want_dax = cases[i].mode;
+		f = init(FUSE_DAX_FMAP | FUSE_WRITEBACK_CACHE | FUSE_MAX_PAGES,
+			 1);
+		ok(f > 0 && !!(f & FUSE_DAX_FMAP) == cases[i].dax &&
+			   !!(f & FUSE_WRITEBACK_CACHE) == cases[i].wb,
+		   "INIT: %s -> reply %s FUSE_DAX_FMAP, %s FUSE_WRITEBACK_CACHE (%#llx)",
+		   cases[i].what, cases[i].dax ? "has" : "lacks",
+		   cases[i].wb ? "has" : "lacks", (unsigned long long)f);
+		session_end();
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* GET_FMAP and GET_DAXDEV                                              */
 
@@ -789,6 +998,23 @@ static void test_get_fmap(enum transport t)
 	   "%s: fuse_reply_fmap: invalid map not sent -> kernel gets EIO, caller -EINVAL",
 	   tn);
 
+	/* the input is what was received, whatever the header says */
+	if (t != T_URING) {
+		hdr_len = sizeof(struct fuse_in_header) + sizeof(gin);
+		err = call(t, FUSE_GET_FMAP, 50, &gin, 4, NULL);
+		ok(err == -EINVAL && st.fmap_calls == 6,
+		   "%s: GET_FMAP, header says 8 bytes of input, 4 received -> EINVAL, op not called: %d",
+		   tn, err);
+		hdr_len = sizeof(struct fuse_in_header);
+		gin.size = 12345;
+		call(t, FUSE_GET_FMAP, 51, &gin, sizeof(gin), NULL);
+		ok(st.fmap_calls == 7 && st.fmap_size == 12345,
+		   "%s: GET_FMAP, header says no input, 8 bytes received -> size %zu from the input",
+		   tn, st.fmap_size);
+		hdr_len = 0;
+		gin.size = FAMFS_FMAP_MAX;
+	}
+
 	st.fmap_answer = ANSWER_BUF;
 	err = call(t, FUSE_GET_FMAP, 49, &gin, sizeof(gin), &len);
 	ok(err == 0 && len == map_len,
@@ -843,6 +1069,41 @@ static void test_get_daxdev(enum transport t)
 	session_end();
 }
 
+/* Without FUSE_CAP_DAX_FMAP negotiated the ops are never called. */
+static void test_not_negotiated(enum transport t)
+{
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	static const struct {
+		uint64_t offer;
+		int want;
+		const char *what;
+	} cases[] = {
+		{ FUSE_DAX_FMAP, 0, "offered, not wanted" },
+		{ FUSE_MAX_PAGES, 1, "not offered" },
+		{ FUSE_DAX_FMAP, 6, "wanted through conn->want only" },
+	};
+	const char *tn = tname[t];
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		session_new(&famfs_ops, sizeof(famfs_ops));
+		st.want_dax = cases[i].want;
+		init(cases[i].offer, 1);
+		memset(map_buf, 0, sizeof(map_buf));
+		map_len = m_simple1();
+		err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
+		ok(err == -EOPNOTSUPP && !st.fmap_calls,
+		   "%s: DAX_FMAP %s: GET_FMAP -> EOPNOTSUPP, get_fmap not called: %d",
+		   tn, cases[i].what, err);
+		err = call(t, FUSE_GET_DAXDEV, 1, NULL, 0, NULL);
+		ok(err == -EOPNOTSUPP && !st.daxdev_calls,
+		   "%s: DAX_FMAP %s: GET_DAXDEV -> EOPNOTSUPP, get_daxdev not called: %d",
+		   tn, cases[i].what, err);
+		session_end();
+	}
+}
+
 static void test_missing_ops(enum transport t)
 {
 	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
@@ -850,6 +1111,7 @@ static void test_missing_ops(enum transport t)
 	int err;
 
 	session_new(&plain_ops, sizeof(plain_ops));
+	st.want_dax = 1;
 	init(FUSE_DAX_FMAP, 1);
 	err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
 	ok(err == -EOPNOTSUPP, "%s: no get_fmap -> EOPNOTSUPP: %d", tn, err);
@@ -859,6 +1121,7 @@ static void test_missing_ops(enum transport t)
 
 	/* a server built against the struct before the famfs ops */
 	session_new(&famfs_ops, offsetof(struct fuse_lowlevel_ops, get_fmap));
+	st.want_dax = 1;
 	init(FUSE_DAX_FMAP, 1);
 	err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
 	ok(err == -EOPNOTSUPP && !st.fmap_calls,
@@ -951,6 +1214,479 @@ static void test_loop(int mt)
 	session_end();
 }
 
+/* ------------------------------------------------------------------ */
+/* Differential fuzz: fuse_famfs_fmap_check() against a model          */
+
+/*
+ * The model: the kernel's rules (fs/fuse/famfs.c, famfs_fmap_parse()),
+ * written out again from the wire layout, byte offsets and all, without
+ * the library's structs or code.
+ */
+#define M_HDR 32 /* header */
+#define M_EXT 24 /* simple extent, or strip */
+#define M_IEXT 24 /* interleaved extent */
+#define M_2M (2 * MiB)
+#define M_PAGE 4096ULL
+
+static uint16_t get16(const unsigned char *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void set16(unsigned char *p, uint16_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void set32(unsigned char *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void set64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+struct m_range {
+	uint32_t dev;
+	uint64_t off, len;
+};
+
+/* Bytes strip @s of an interleaved extent holds: chunk c goes to c % n. */
+static uint64_t m_strip_bytes(uint64_t nbytes, uint64_t chunk, uint64_t n,
+			      uint64_t s)
+{
+	uint64_t nchunks = nbytes / chunk + (nbytes % chunk != 0);
+	uint64_t k, last;
+
+	if (s >= nchunks)
+		return 0;
+	k = (nchunks - 1 - s) / n + 1; /* chunks s, s + n, ... */
+	last = s + (k - 1) * n;
+	if (nbytes - last * chunk < chunk)
+		return (k - 1) * chunk + (nbytes - last * chunk);
+	return k * chunk;
+}
+
+static int m_range_ok(const unsigned char *p, struct m_range *r)
+{
+	r->dev = get32(p);
+	r->off = get64(p + 8);
+	r->len = get64(p + 16);
+	return r->dev < 24 && r->len && !(r->off % M_2M) && !(r->len % M_2M) &&
+	       r->off <= UINT64_MAX - r->len;
+}
+
+static int model_accepts(const unsigned char *b, size_t len)
+{
+	static struct m_range r[32 * 32];
+	uint64_t size, covered = 0, chunk, nbytes;
+	uint32_t ext_type, n, nstrips, e, j, k;
+	unsigned int nr = 0;
+	size_t off = M_HDR;
+
+	/* The kernel's reply buffer is FAMFS_FMAP_MAX bytes. */
+	if (len > FAMFS_FMAP_MAX || len < M_HDR)
+		return 0;
+	ext_type = get32(b + 4);
+	n = get32(b + 8);
+	size = get64(b + 16);
+	if (b[0] > 2 || get16(b + 2) != 1 || ext_type > 1 || !n || n > 32 ||
+	    size > MAX_LFS)
+		return 0;
+	for (e = 0; e < n; e++) {
+		if (ext_type == 0) {
+			if (len - off < M_EXT || !m_range_ok(b + off, &r[nr]))
+				return 0;
+			off += M_EXT;
+			if (covered > UINT64_MAX - r[nr].len)
+				return 0;
+			covered += r[nr++].len;
+			continue;
+		}
+		if (len - off < M_IEXT)
+			return 0;
+		nstrips = get32(b + off);
+		chunk = get32(b + off + 4);
+		nbytes = get64(b + off + 8);
+		off += M_IEXT;
+		if (!nstrips || nstrips > 32 || len - off < nstrips * M_EXT)
+			return 0;
+		if (!chunk || chunk % M_2M || !nbytes ||
+		    nbytes > UINT64_MAX - chunk)
+			return 0;
+		if (e != n - 1 && nbytes % (uint64_t)sysconf(_SC_PAGESIZE))
+			return 0;
+		for (j = 0; j < nstrips; j++) {
+			if (!m_range_ok(b + off, &r[nr]) ||
+			    r[nr].len <
+				    m_strip_bytes(nbytes, chunk, nstrips, j))
+				return 0;
+			off += M_EXT;
+			nr++;
+		}
+		if (covered > UINT64_MAX - nbytes)
+			return 0;
+		covered += nbytes;
+	}
+	for (; off < len; off++)
+		if (b[off])
+			return 0;
+	if (covered < size)
+		return 0;
+	for (j = 0; j < nr; j++)
+		for (k = j + 1; k < nr; k++)
+			if (r[j].dev == r[k].dev &&
+			    r[j].off < r[k].off + r[k].len &&
+			    r[k].off < r[j].off + r[j].len)
+				return 0;
+	return 1;
+}
+
+/* splitmix64 */
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static uint64_t below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+/* A count of extents or strips: small mostly, sometimes the maximum. */
+static uint32_t some_count(void)
+{
+	switch (below(4)) {
+	case 0:
+		return 1;
+	case 1:
+		return 1 + below(4);
+	case 2:
+		return 1 + below(32);
+	default:
+		return below(2) ? 32 : 1 + below(8);
+	}
+}
+
+static union {
+	uint64_t align;
+	unsigned char b[FAMFS_FMAP_MAX + 4096];
+} fz;
+static size_t fz_ranges[32 * 32]; /* offsets of the simple extents/strips */
+static size_t fz_iexts[32];
+static unsigned int fz_nranges, fz_niexts;
+
+/* Where the next range goes on each device: valid maps do not overlap. */
+static uint64_t fz_cursor[24];
+
+static void fz_range(size_t off, uint64_t minlen)
+{
+	uint32_t dev = below(3) ? below(4) : below(24);
+	uint64_t len = (minlen + M_2M - 1) / M_2M * M_2M;
+
+	if (!len)
+		len = M_2M;
+	len += below(3) * M_2M;
+	fz_cursor[dev] += below(2) * M_2M * below(8); /* a gap, or none */
+	set32(fz.b + off, dev);
+	set64(fz.b + off + 8, fz_cursor[dev]);
+	set64(fz.b + off + 16, len);
+	fz_cursor[dev] += len;
+	fz_ranges[fz_nranges++] = off;
+}
+
+/* A valid map; returns its length. */
+static size_t fz_valid(void)
+{
+	int interleave = below(2);
+	uint32_t n = some_count(), e, j, nstrips;
+	uint64_t covered = 0, nbytes, chunk, size;
+	size_t off = M_HDR;
+
+	memset(fz.b, 0, sizeof(fz.b));
+	memset(fz_cursor, 0, sizeof(fz_cursor));
+	if (below(8) == 0) /* far up the device */
+		for (j = 0; j < 24; j++)
+			fz_cursor[j] = (1ULL << 62) + below(1024) * M_2M;
+	fz_nranges = fz_niexts = 0;
+	fz.b[0] = below(3);
+	set16(fz.b + 2, 1);
+	set32(fz.b + 4, interleave);
+	if (!interleave && below(8) == 0) {
+		/* extents of 2^62 bytes: file sizes around MAX_LFS_FILESIZE */
+		static const uint64_t sizes[] = { MAX_LFS - M_2M, MAX_LFS,
+						  MAX_LFS + 1, 1ULL << 62 };
+
+		n = 1 + below(3);
+		for (e = 0; e < n; e++, off += M_EXT) {
+			set32(fz.b + off, e);
+			set64(fz.b + off + 8, below(4) * M_2M);
+			set64(fz.b + off + 16, (1ULL << 62) + below(2) * M_2M);
+			fz_ranges[fz_nranges++] = off;
+		}
+		set32(fz.b + 8, n);
+		set64(fz.b + 16, sizes[below(4)]);
+		return off;
+	}
+	set32(fz.b + 8, n);
+	for (e = 0; e < n; e++) {
+		if (!interleave) {
+			fz_range(off, M_2M * (1 + below(4)));
+			covered += get64(fz.b + off + 16);
+			off += M_EXT;
+			continue;
+		}
+		nstrips = some_count();
+		chunk = M_2M * (1 + below(3));
+		nbytes = 1 + below(nstrips * chunk * 3);
+		if (e != n - 1 || below(2))
+			nbytes = (nbytes + M_PAGE - 1) / M_PAGE * M_PAGE;
+		set32(fz.b + off, nstrips);
+		set32(fz.b + off + 4, chunk);
+		set64(fz.b + off + 8, nbytes);
+		fz_iexts[fz_niexts++] = off;
+		off += M_IEXT;
+		for (j = 0; j < nstrips; j++, off += M_EXT)
+			fz_range(off, m_strip_bytes(nbytes, chunk, nstrips, j));
+		covered += nbytes;
+	}
+	switch (below(4)) {
+	case 0:
+		size = covered;
+		break;
+	case 1:
+		size = 0;
+		break;
+	default:
+		size = below(covered + 1);
+	}
+	set64(fz.b + 16, size);
+	return off;
+}
+
+static uint64_t boundary64(void)
+{
+	static const uint64_t v[] = {
+		0,
+		1,
+		M_PAGE,
+		M_PAGE + 1,
+		M_2M - 1,
+		M_2M,
+		M_2M + 1,
+		M_2M + M_PAGE,
+		4 * M_2M,
+		MAX_LFS,
+		MAX_LFS + 1,
+		MAX_LFS & ~(M_2M - 1),
+		(MAX_LFS & ~(M_2M - 1)) + M_2M,
+		UINT64_MAX,
+		UINT64_MAX & ~(M_2M - 1),
+		1ULL << 62,
+	};
+
+	return below(4) ? v[below(sizeof(v) / sizeof(v[0]))] :
+			  rnd() >> below(64);
+}
+
+static uint32_t boundary32(void)
+{
+	static const uint32_t v[] = {
+		0,  1,	      2,    23,	      24,	  31,	      32,
+		33, M_2M - 1, M_2M, M_2M + 1, 0xffe00000, 0x7fffffff, 0xffffffff
+	};
+
+	return below(4) ? v[below(sizeof(v) / sizeof(v[0]))] : (uint32_t)rnd();
+}
+
+/* One mutation of the map in fz.b of *len bytes. */
+static void fz_mutate(size_t *len)
+{
+	size_t r = fz_nranges ? fz_ranges[below(fz_nranges)] : M_HDR;
+	size_t o = fz_nranges ? fz_ranges[below(fz_nranges)] : M_HDR;
+	size_t ie = fz_niexts ? fz_iexts[below(fz_niexts)] : M_HDR;
+	uint64_t v;
+
+	switch (below(20)) {
+	case 0: /* file size */
+		set64(fz.b + 16, below(2) ? boundary64() :
+					    get64(fz.b + 16) + below(3) - 1);
+		break;
+	case 1: /* extent count */
+		set32(fz.b + 8,
+		      below(2) ? boundary32() : get32(fz.b + 8) + below(3) - 1);
+		break;
+	case 2: /* version, file type, extent type */
+		switch (below(3)) {
+		case 0:
+			set16(fz.b + 2, below(3));
+			break;
+		case 1:
+			fz.b[0] = below(5);
+			break;
+		default:
+			set32(fz.b + 4, below(3));
+		}
+		break;
+	case 3: /* a range's offset */
+		set64(fz.b + r + 8, boundary64());
+		break;
+	case 4: /* a range's length */
+		set64(fz.b + r + 16, boundary64());
+		break;
+	case 5: /* a range's device */
+		set32(fz.b + r, below(2) ? boundary32() : get32(fz.b + o));
+		break;
+	case 6: /* overlap: a range on another's device, inside it */
+		set32(fz.b + r, get32(fz.b + o));
+		v = get64(fz.b + o + 16) / M_2M;
+		set64(fz.b + r + 8, get64(fz.b + o + 8) + below(v) * M_2M);
+		break;
+	case 7: /* touching: a range right after or before another */
+		set32(fz.b + r, get32(fz.b + o));
+		if (below(2))
+			set64(fz.b + r + 8,
+			      get64(fz.b + o + 8) + get64(fz.b + o + 16));
+		else
+			set64(fz.b + r + 8,
+			      get64(fz.b + o + 8) - get64(fz.b + r + 16));
+		break;
+	case 8: /* overlap by one 2 MiB step, either side */
+		set32(fz.b + r, get32(fz.b + o));
+		v = get64(fz.b + o + 8);
+		set64(fz.b + r + 8, below(2) ? v + get64(fz.b + o + 16) - M_2M :
+					       v - get64(fz.b + r + 16) + M_2M);
+		break;
+	case 9: /* strips */
+		set32(fz.b + ie, below(2) ? boundary32() :
+					    get32(fz.b + ie) + below(3) - 1);
+		break;
+	case 10: /* chunk */
+		set32(fz.b + ie + 4, boundary32());
+		break;
+	case 11: /* bytes of an interleaved extent */
+		v = get64(fz.b + ie + 8);
+		switch (below(4)) {
+		case 0:
+			v = boundary64();
+			break;
+		case 1:
+			v += below(2 * M_PAGE) - M_PAGE;
+			break;
+		case 2:
+			v = (v | (M_PAGE - 1)) + 1;
+			break;
+		default:
+			v += M_2M * (below(3)) - M_2M;
+		}
+		set64(fz.b + ie + 8, v);
+		break;
+	case 12: /* truncated */
+		*len -= below(*len + 1) / (below(2) ? 1 : 64);
+		break;
+	case 13: /* zeros after the extents */
+		memset(fz.b + *len, 0, 64);
+		*len += 1 + below(64);
+		if (below(8) == 0)
+			*len = FAMFS_FMAP_MAX + below(2);
+		break;
+	case 14: /* garbage after the extents */
+		memset(fz.b + *len, 0, 64);
+		*len += 1 + below(64);
+		fz.b[*len - 1 - below(*len < 8 ? *len : 8)] = 1 + below(255);
+		break;
+	case 15: /* reserved fields */
+		fz.b[1] = rnd();
+		set32(fz.b + 12, rnd());
+		set64(fz.b + 24, rnd());
+		set32(fz.b + r + 4, rnd());
+		set64(fz.b + ie + 16, rnd());
+		break;
+	case 16: /* a random byte */
+		fz.b[below(*len)] = rnd();
+		break;
+	case 17: /* a length that is short for a strip, by a little */
+		v = get64(fz.b + r + 16);
+		set64(fz.b + r + 16, v > M_2M ? v - M_2M : v);
+		break;
+	case 18: /* a range near the top of the address space */
+		v = UINT64_MAX & ~(M_2M - 1);
+		set64(fz.b + r + 8, v - below(4) * M_2M);
+		break;
+	default: /* the same range twice */
+		memcpy(fz.b + r, fz.b + o, M_EXT);
+	}
+}
+
+static void test_fmap_fuzz(void)
+{
+	const char *e = getenv("FAMFS_FUZZ_SEED");
+	const char *c = getenv("FAMFS_FUZZ_MAPS");
+	uint64_t seed, maps, i, acc = 0, rej = 0, diff = 0, mutated = 0;
+	size_t len;
+	int want, got, m;
+
+	seed = e ? strtoull(e, NULL, 0) :
+		   (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
+	maps = c ? strtoull(c, NULL, 0) : 100000;
+	rng_state = seed;
+	printf("# fuzz: seed %#llx (FAMFS_FUZZ_SEED=%#llx repeats it), %llu maps\n",
+	       (unsigned long long)seed, (unsigned long long)seed,
+	       (unsigned long long)maps);
+	fflush(stdout); /* kept if the run crashes */
+	for (i = 0; i < maps; i++) {
+		len = fz_valid();
+		m = below(4) ? 1 + below(3) : 0;
+		mutated += !!m;
+		while (m--)
+			fz_mutate(&len);
+		want = model_accepts(fz.b, len);
+		got = fuse_famfs_fmap_check(fz.b, len) == 0;
+		acc += want;
+		rej += !want;
+		if (want != got && ++diff <= 5)
+			printf("# fuzz: map %llu (%zu bytes): model %s, fuse_famfs_fmap_check %s\n",
+			       (unsigned long long)i, len,
+			       want ? "accepts" : "rejects",
+			       got ? "accepts" : "rejects");
+	}
+	ok(diff == 0,
+	   "fuzz: fuse_famfs_fmap_check agrees with the model of the kernel's rules on %llu maps (%llu accepted, %llu rejected, %llu mutated): %llu differences",
+	   (unsigned long long)maps, (unsigned long long)acc,
+	   (unsigned long long)rej, (unsigned long long)mutated,
+	   (unsigned long long)diff);
+	ok(maps < 1000 || (acc > maps / 10 && rej > maps / 10),
+	   "fuzz: both sides exercised (%llu accepted, %llu rejected)",
+	   (unsigned long long)acc, (unsigned long long)rej);
+}
+
 static void quiet(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	(void)level;
@@ -967,10 +1703,13 @@ int main(void)
 		fuse_set_log_func(quiet);
 
 	test_fmap_check();
+	test_fmap_fuzz();
 	test_init();
+	test_init_mixed();
 	for (t = T_MEM; t <= T_URING; t++) {
 		test_get_fmap(t);
 		test_get_daxdev(t);
+		test_not_negotiated(t);
 		test_missing_ops(t);
 	}
 	test_loop(0);
