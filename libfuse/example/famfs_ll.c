@@ -124,7 +124,7 @@
 #define _GNU_SOURCE
 
 #include <fuse_lowlevel.h>
-#include <fuse_kernel.h>
+#include <fuse_famfs.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1908,17 +1908,13 @@ static void famfs_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void famfs_get_daxdev(fuse_req_t req, int index)
 {
-	struct fuse_daxdev_out out;
-
 	count(OP_GET_DAXDEV);
 	if (index < 0 || (unsigned int)index >= fs.ndevs) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	memset(&out, 0, sizeof(out));
-	out.index = index;
-	snprintf(out.name, sizeof(out.name), "%s", fs.dev[index].path);
-	fuse_reply_buf(req, (const char *)&out, sizeof(out));
+	/* dev_open() made it absolute and shorter than DAXDEV_NAME_MAX */
+	fuse_reply_daxdev(req, fs.dev[index].path);
 }
 
 static const struct fuse_lowlevel_ops famfs_ops = {

@@ -2,7 +2,7 @@
   FUSE: Filesystem in Userspace
 
   famfs (FUSE_CAP_DAX_FMAP): the FUSE_GET_FMAP and FUSE_GET_DAXDEV requests,
-  and a check of famfs maps with the kernel's rules.
+  their replies, and a check of famfs maps with the kernel's rules.
 
   This program can be distributed under the terms of the GNU LGPLv2.
   See the file LGPL2.txt
@@ -11,6 +11,8 @@
 #include "fuse_config.h"
 #include "fuse_i.h"
 #include "fuse_kernel.h"
+/* After fuse_kernel.h, which then defines it all: the order servers use */
+#include "fuse_famfs.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -278,6 +280,30 @@ int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
 	return fuse_reply_buf(req, buf, len);
 }
 
+int fuse_reply_daxdev(fuse_req_t req, const char *path)
+{
+	struct fuse_daxdev_out out;
+	const char *why = NULL;
+	size_t len = 0;
+
+	if (req->daxdev_index < 0)
+		why = "not a get_daxdev request";
+	else if (!path || path[0] != '/')
+		why = "not an absolute path";
+	else if ((len = strnlen(path, sizeof(out.name))) == sizeof(out.name))
+		why = "path longer than DAXDEV_NAME_MAX - 1";
+	if (why) {
+		fuse_log(FUSE_LOG_ERR, "fuse: famfs: device %d not sent: %s\n",
+			 req->daxdev_index, why);
+		fuse_reply_err(req, EIO);
+		return -EINVAL;
+	}
+	memset(&out, 0, sizeof(out));
+	out.index = req->daxdev_index;
+	memcpy(out.name, path, len);
+	return fuse_reply_buf(req, (const char *)&out, sizeof(out));
+}
+
 /*
  * Without FUSE_CAP_DAX_FMAP in want_ext the kernel does not send the famfs
  * requests: a request that comes anyway is not the filesystem's business.
@@ -337,6 +363,7 @@ void _fuse_famfs_do_get_daxdev(fuse_req_t req, const fuse_ino_t nodeid,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	req->daxdev_index = (int)nodeid;
 	if (req->se->op.get_daxdev)
 		req->se->op.get_daxdev(req, (int)nodeid);
 	else

@@ -3,7 +3,8 @@
 
   Host test of the famfs protocol (FUSE_CAP_DAX_FMAP) in the low-level
   library: INIT negotiation, FUSE_GET_FMAP and FUSE_GET_DAXDEV dispatch on
-  every transport, fuse_reply_fmap() and fuse_famfs_fmap_check().  No kernel
+  every transport, fuse_reply_fmap(), fuse_reply_daxdev() and
+  fuse_famfs_fmap_check().  No kernel
   is involved: raw requests are fed to a session whose replies go to a
   socket, and the reply bytes and the calls made are checked.  Prints TAP.
 
@@ -59,7 +60,7 @@ static void ok(int cond, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* What the filesystem saw and how it answers                          */
 
-enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF };
+enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF, ANSWER_DAXDEV };
 
 static struct {
 	/* init */
@@ -82,6 +83,10 @@ static struct {
 	/* get_daxdev */
 	int daxdev_calls;
 	int daxdev_index;
+	/* answer with fuse_reply_daxdev(daxdev_path), not by hand */
+	bool daxdev_reply;
+	const char *daxdev_path;
+	int daxdev_ret;
 	/* exit the session loop after this many get_daxdev calls */
 	int exit_after;
 } st;
@@ -119,6 +124,9 @@ static void t_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 	case ANSWER_BUF:
 		st.reply_ret = fuse_reply_buf(req, (char *)map_buf, map_len);
 		break;
+	case ANSWER_DAXDEV:
+		st.reply_ret = fuse_reply_daxdev(req, "/dev/dax0.0");
+		break;
 	}
 }
 
@@ -129,6 +137,10 @@ static void t_get_daxdev(fuse_req_t req, int index)
 
 	st.daxdev_calls++;
 	st.daxdev_index = index;
+	if (st.daxdev_reply) {
+		st.daxdev_ret = fuse_reply_daxdev(req, st.daxdev_path);
+		return;
+	}
 	memset(&out, 0, sizeof(out));
 	out.index = index;
 	snprintf(out.name, sizeof(out.name), "/dev/dax%d.0", index);
@@ -1132,6 +1144,88 @@ static void test_missing_ops(enum transport t)
 	session_end();
 }
 
+/*
+ * fuse_reply_daxdev(): the bytes sent, written out from the wire layout
+ * (index: 16 bits at 0, name: DAXDEV_NAME_MAX bytes at 24, 280 bytes in
+ * all, everything else zero) rather than from the struct.
+ */
+static void test_reply_daxdev(enum transport t)
+{
+	static char longest[DAXDEV_NAME_MAX], too_long[DAXDEV_NAME_MAX + 1];
+	static const struct {
+		uint64_t nodeid;
+		const char *path;
+		int sent;
+		const char *what;
+	} cases[] = {
+		{ 0, "/dev/dax0.0", 1, "a device path" },
+		{ 7, "/dev/dax1.0", 1, "a device path" },
+		{ FUSE_FAMFS_MAX_DAXDEVS - 1, "/", 1, "the shortest path" },
+		{ 4, longest, 1, "a path of DAXDEV_NAME_MAX - 1 bytes" },
+		{ 4, too_long, 0, "a path of DAXDEV_NAME_MAX bytes" },
+		{ 4, "dev/dax0.0", 0, "a relative path" },
+		{ 4, "", 0, "an empty path" },
+		{ 4, NULL, 0, "NULL" },
+	};
+	unsigned char want[280];
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	const char *tn = tname[t];
+	uint16_t index;
+	size_t i, len;
+	int err;
+
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[0] = '/';
+	memset(too_long, 'a', sizeof(too_long) - 1);
+	too_long[0] = '/';
+	ok(sizeof(struct fuse_daxdev_out) == sizeof(want) &&
+		   offsetof(struct fuse_daxdev_out, name) == 24,
+	   "%s: struct fuse_daxdev_out is %zu bytes, name at %zu", tn,
+	   sizeof(struct fuse_daxdev_out),
+	   offsetof(struct fuse_daxdev_out, name));
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	init(FUSE_DAX_FMAP, 1);
+	st.daxdev_reply = true;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		st.daxdev_path = cases[i].path;
+		st.daxdev_ret = 1;
+		len = 0;
+		err = call(t, FUSE_GET_DAXDEV, cases[i].nodeid, NULL, 0, &len);
+		if (cases[i].sent) {
+			memset(want, 0, sizeof(want));
+			index = cases[i].nodeid;
+			memcpy(want, &index, sizeof(index));
+			memcpy(want + 24, cases[i].path, strlen(cases[i].path));
+			ok(err == 0 && st.daxdev_ret == 0 &&
+				   len == sizeof(want) &&
+				   !memcmp(rep.data, want, sizeof(want)),
+			   "%s: fuse_reply_daxdev, device %llu, %s: %zu bytes, index and NUL-terminated name, zeros elsewhere",
+			   tn, (unsigned long long)cases[i].nodeid,
+			   cases[i].what, len);
+		} else {
+			ok(err == -EIO && st.daxdev_ret == -EINVAL,
+			   "%s: fuse_reply_daxdev, %s: not sent, kernel gets EIO, caller -EINVAL: %d, %d",
+			   tn, cases[i].what, err, st.daxdev_ret);
+		}
+		ok(reply(&rep, sizeof(rep)) < 0,
+		   "%s: fuse_reply_daxdev, device %llu, %s: one reply", tn,
+		   (unsigned long long)cases[i].nodeid, cases[i].what);
+	}
+
+	/* only a get_daxdev request has a device index to answer for */
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_simple1();
+	st.fmap_answer = ANSWER_DAXDEV;
+	err = call(t, FUSE_GET_FMAP, 2, &gin, sizeof(gin), NULL);
+	ok(err == -EIO && st.reply_ret == -EINVAL &&
+		   reply(&rep, sizeof(rep)) < 0,
+	   "%s: fuse_reply_daxdev to a get_fmap request: not sent, kernel gets EIO, caller -EINVAL",
+	   tn);
+	session_end();
+}
+
 /* ------------------------------------------------------------------ */
 /* The session loops, reading requests from the socket                  */
 
@@ -1709,6 +1803,7 @@ int main(void)
 	for (t = T_MEM; t <= T_URING; t++) {
 		test_get_fmap(t);
 		test_get_daxdev(t);
+		test_reply_daxdev(t);
 		test_not_negotiated(t);
 		test_missing_ops(t);
 	}
