@@ -341,7 +341,7 @@ refuses "rename" "Operation not permitted" mv "$v" "$mnt/data/moved"
 refuses "truncate" "Operation not permitted" truncate -s 1M "$v"
 refuses "open with O_TRUNC" "Operation not permitted" dd if=/dev/zero of="$v" bs=4k count=1 status=none
 refuses "chmod" "Operation not permitted" chmod 600 "$v"
-refuses "write past the end of the file" "No such device or address" \
+refuses "write past the end of the file" "File too large" \
 	dd if=/dev/zero of="$v" bs=1M seek=2 count=1 conv=notrunc status=none
 t "the other files are still there" test "$(stat -c %s "$mnt/data/simple")" = 6291456
 
