@@ -4,14 +4,14 @@
 #   make demo        build everything, boot the guest, show famfs at work
 #   make check       every test layer; ends with "N passed, N failed"
 #
-#   make deps fetch assemble refresh kernel libfuse tools vm series clean
+#   make deps fetch assemble refresh kernel libfuse tools vm series series-check clean
 #   FLAVOUR=debug|perf selects the kernel for kernel/vm/check/demo.
 
 FLAVOUR ?= debug
 S := scripts
 export FLAVOUR
 
-.PHONY: all deps fetch assemble refresh kernel kernel-perf libfuse tools vm check demo series clean distclean
+.PHONY: all deps fetch assemble refresh kernel kernel-perf libfuse tools vm check demo series series-check clean distclean
 
 all: kernel libfuse tools
 
@@ -52,6 +52,10 @@ demo: all
 
 series: assemble
 	@$(S)/export-series
+
+# Every patch of both series applies, passes checkpatch and builds.
+series-check: all
+	@$(S)/series-check
 
 clean:
 	rm -rf build/kernel-* build/libfuse-* build/vm build/check build/tools
