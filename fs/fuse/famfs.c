@@ -5,9 +5,10 @@
  * On the first open of a regular file of a famfs connection the kernel asks
  * the server for the file's map (FUSE_GET_FMAP), checks it, learns the
  * devices it names (FUSE_GET_DAXDEV, once per device and connection) and
- * installs it on the inode.  From then on read, write and page faults go
- * through fs-dax and famfs_fuse_iomap_begin(), which resolves file offsets
- * from the map: the server is not asked again.
+ * installs it on the inode.  From then on page faults go through fs-dax and
+ * famfs_fuse_iomap_begin(), and read and write copy to and from the memory
+ * directly, both resolving file offsets from the map: the server is not
+ * asked again.
  *
  * See Documentation/filesystems/famfs.rst.
  */
@@ -469,9 +470,12 @@ static void famfs_devtable_put(struct famfs_devtable *table)
 
 /*
  * The device at @index goes away: no mapping of a file that uses it may
- * keep a page table entry to its memory.  The flag is set first, so that a
- * fault after the unmapping fails (famfs_fuse_iomap_begin() checks it under
- * the invalidate lock, which is taken here to wait for faults under way).
+ * keep a page table entry to its memory, and no DAX entry may keep its
+ * pages (their memmap goes with the device).  The flag is set first, so
+ * that a fault after the unmapping fails (famfs_fuse_iomap_begin() checks it
+ * under the invalidate lock, which is taken here to wait for faults under
+ * way).  dax_break_layout_final() unmaps, waits for pinned pages and drops
+ * the entries, as eviction does.
  */
 static void famfs_revoke(struct famfs_devtable *table, u32 index)
 {
@@ -483,8 +487,7 @@ static void famfs_revoke(struct famfs_devtable *table, u32 index)
 		if (!(fmap->dev_bitmap & BIT(index)))
 			continue;
 		filemap_invalidate_lock(fmap->mapping);
-		unmap_mapping_range(fmap->mapping, 0, 0, 1);
-		invalidate_inode_pages2(fmap->mapping);
+		dax_break_layout_final(fmap->mapping->host);
 		filemap_invalidate_unlock(fmap->mapping);
 	}
 	mutex_unlock(&table->files_lock);
@@ -851,11 +854,39 @@ static struct famfs_fmap *famfs_fmap(struct inode *inode)
 	return smp_load_acquire(&get_fuse_inode(inode)->famfs_fmap);
 }
 
+static int famfs_lock(struct kiocb *iocb, struct famfs_fmap *fmap, bool write)
+{
+	if (iocb->ki_flags & IOCB_NOWAIT) {
+		if (write ? !down_write_trylock(&fmap->rwsem) :
+			    !down_read_trylock(&fmap->rwsem))
+			return -EAGAIN;
+	} else if (write) {
+		down_write(&fmap->rwsem);
+	} else {
+		down_read(&fmap->rwsem);
+	}
+	return 0;
+}
+
+static const struct famfs_daxdev *famfs_dev(struct inode *inode, u32 index)
+{
+	/* Every device of the map was installed before the map was. */
+	return &get_fuse_conn(inode)->famfs_devs->dev[index];
+}
+
+static int famfs_dev_check(const struct famfs_daxdev *dd)
+{
+	if (READ_ONCE(dd->poisoned))
+		return -EHWPOISON;
+	if (READ_ONCE(dd->removed))
+		return -EIO;
+	return 0;
+}
+
 static int famfs_fuse_iomap_begin(struct inode *inode, loff_t pos,
 				  loff_t len, unsigned int flags,
 				  struct iomap *iomap, struct iomap *srcmap)
 {
-	struct famfs_devtable *table = get_fuse_conn(inode)->famfs_devs;
 	const struct famfs_daxdev *dd;
 	struct famfs_ext ext;
 	int err;
@@ -863,12 +894,10 @@ static int famfs_fuse_iomap_begin(struct inode *inode, loff_t pos,
 	err = famfs_fmap_resolve(famfs_fmap(inode), pos, len, &ext);
 	if (err)
 		return err;
-	/* Every device of the map was installed before the map was. */
-	dd = &table->dev[ext.dev];
-	if (READ_ONCE(dd->poisoned))
-		return -EHWPOISON;
-	if (READ_ONCE(dd->removed))
-		return -EIO;
+	dd = famfs_dev(inode, ext.dev);
+	err = famfs_dev_check(dd);
+	if (err)
+		return err;
 
 	iomap->type = IOMAP_MAPPED;
 	iomap->flags = 0;
@@ -884,38 +913,71 @@ static const struct iomap_ops famfs_iomap_ops = {
 	.iomap_begin	= famfs_fuse_iomap_begin,
 };
 
-static int famfs_lock(struct kiocb *iocb, struct famfs_fmap *fmap, bool write)
+/* Copy up to @ext->len bytes between @iter and device memory at @ext. */
+static ssize_t famfs_copy(const struct famfs_daxdev *dd,
+			  const struct famfs_ext *ext, struct iov_iter *iter)
 {
-	if (iocb->ki_flags & IOCB_NOWAIT) {
-		if (write ? !down_write_trylock(&fmap->rwsem) :
-			    !down_read_trylock(&fmap->rwsem))
-			return -EAGAIN;
-	} else if (write) {
-		down_write(&fmap->rwsem);
+	pgoff_t pgoff = ext->offset >> PAGE_SHIFT;
+	size_t head = offset_in_page(ext->offset);
+	size_t len = ext->len;
+	void *kaddr;
+	ssize_t ret;
+	long nr;
+	int id;
+
+	id = dax_read_lock();
+	nr = dax_direct_access(dd->dax, pgoff, PHYS_PFN(PAGE_ALIGN(head + len)),
+			       DAX_ACCESS, &kaddr, NULL);
+	if (nr < 0) {
+		ret = nr == -EHWPOISON ? nr : -EIO;
 	} else {
-		down_read(&fmap->rwsem);
+		len = min_t(size_t, len, PFN_PHYS(nr) - head);
+		if (iov_iter_rw(iter) == WRITE)
+			ret = dax_copy_from_iter(dd->dax, pgoff, kaddr + head,
+						 len, iter);
+		else
+			ret = dax_copy_to_iter(dd->dax, pgoff, kaddr + head,
+					       len, iter);
 	}
-	return 0;
+	dax_read_unlock(id);
+	return ret;
 }
 
 /*
- * fs-dax asks for a mapping before it clips a read to i_size, and the map of
- * a famfs file may end right at i_size: stop the read there first.
+ * read(2) and write(2), extent by extent.  This is what dax_iomap_rw() does,
+ * without the inode lock it requires: famfs files never change size, so
+ * there is no truncate to exclude.  Stops at a short copy (a fault on the
+ * user buffer) and on a fatal signal.
  */
-static ssize_t famfs_read_to_eof(struct kiocb *iocb, struct inode *inode,
-				 struct iov_iter *to)
+static ssize_t famfs_rw(struct kiocb *iocb, struct iov_iter *iter)
 {
-	loff_t size = i_size_read(inode);
-	size_t cut = iov_iter_count(to);
-	ssize_t ret;
+	struct inode *inode = file_inode(iocb->ki_filp);
+	struct famfs_fmap *fmap = famfs_fmap(inode);
+	const struct famfs_daxdev *dd;
+	struct famfs_ext ext;
+	ssize_t done = 0, ret = 0;
 
-	if (iocb->ki_pos >= size)
-		return 0;
-	iov_iter_truncate(to, size - iocb->ki_pos);
-	cut -= iov_iter_count(to);
-	ret = dax_iomap_rw(iocb, to, &famfs_iomap_ops);
-	iov_iter_reexpand(to, iov_iter_count(to) + cut);
-	return ret;
+	while (iov_iter_count(iter)) {
+		ret = famfs_fmap_resolve(fmap, iocb->ki_pos, iov_iter_count(iter),
+					 &ext);
+		if (ret)
+			break;
+		dd = famfs_dev(inode, ext.dev);
+		ret = famfs_dev_check(dd) ?: famfs_copy(dd, &ext, iter);
+		if (ret <= 0) {
+			ret = ret ?: -EFAULT;
+			break;
+		}
+		iocb->ki_pos += ret;
+		done += ret;
+		if (ret < ext.len)
+			break;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+	}
+	return done ?: ret;
 }
 
 /**
@@ -929,14 +991,20 @@ ssize_t fuse_famfs_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct inode *inode = file_inode(iocb->ki_filp);
 	struct famfs_fmap *fmap = famfs_fmap(inode);
+	loff_t size = i_size_read(inode);
+	size_t cut;
 	ssize_t ret;
 
-	if (!iov_iter_count(to))
+	if (!iov_iter_count(to) || iocb->ki_pos >= size)
 		return 0;
 	ret = famfs_lock(iocb, fmap, false);
 	if (ret)
 		return ret;
-	ret = famfs_read_to_eof(iocb, inode, to);
+	cut = iov_iter_count(to);
+	iov_iter_truncate(to, size - iocb->ki_pos);
+	cut -= iov_iter_count(to);
+	ret = famfs_rw(iocb, to);
+	iov_iter_reexpand(to, iov_iter_count(to) + cut);
 	up_read(&fmap->rwsem);
 	file_accessed(iocb->ki_filp);
 	return ret;
@@ -992,7 +1060,7 @@ ssize_t fuse_famfs_write_iter(struct kiocb *iocb, struct iov_iter *from)
 	ret = famfs_lock(iocb, fmap, true);
 	if (ret)
 		return ret;
-	ret = dax_iomap_rw(iocb, from, &famfs_iomap_ops);
+	ret = famfs_rw(iocb, from);
 	up_write(&fmap->rwsem);
 	return ret;
 }
