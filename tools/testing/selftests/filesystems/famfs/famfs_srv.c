@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "famfs_srv.h"
 
@@ -59,9 +62,11 @@ static void fill_attr(struct srv *s, uint64_t nodeid, struct fuse_attr *a)
 		a->mode = S_IFDIR | 0755;
 		a->nlink = 2;
 	} else {
-		a->mode = S_IFREG | 0666;
+		a->mode = f->mode ? f->mode : S_IFREG | 0666;
 		a->size = f->size;
 		a->blocks = (a->size + 511) / 512;
+		a->mtime = f->mtime;
+		a->ctime = f->mtime;
 	}
 }
 
@@ -84,6 +89,7 @@ static void do_init(struct srv *s, struct fuse_in_header *ih, void *arg)
 	flags = FUSE_INIT_EXT | FUSE_MAX_PAGES | FUSE_BIG_WRITES;
 	if (!s->no_dax_fmap)
 		flags |= s->init_flags & FUSE_DAX_FMAP;
+	flags |= s->init_flags & s->init_extra;
 	out.flags = flags;
 	out.flags2 = flags >> 32;
 	reply(s, ih->unique, 0, &out, sizeof(out));
@@ -140,8 +146,12 @@ static void do_setattr(struct srv *s, struct fuse_in_header *ih, void *arg)
 		reply(s, ih->unique, EPERM, NULL, 0);
 		return;
 	}
+	__atomic_store_n(&s->setattr_mode, in->mode, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->setattr_valid, in->valid, __ATOMIC_SEQ_CST);
 	if (in->valid & FATTR_SIZE)
 		f->size = in->size;
+	if (in->valid & FATTR_MODE)
+		f->mode = S_IFREG | (in->mode & 07777);
 	fill_attr(s, ih->nodeid, &out.attr);
 	reply(s, ih->unique, 0, &out, sizeof(out));
 }
@@ -189,11 +199,119 @@ static void do_get_daxdev(struct srv *s, struct fuse_in_header *ih)
 	reply(s, ih->unique, 0, &out, sizeof(out));
 }
 
+/* FUSE_CREATE, FUSE_TMPFILE: a new file with the template's map, opened */
+static void do_create(struct srv *s, struct fuse_in_header *ih, void *arg)
+{
+	const char *name = (const char *)arg + sizeof(struct fuse_create_in);
+	struct {
+		struct fuse_entry_out e;
+		struct fuse_open_out o;
+	} out = {};
+	struct srv_file *f;
+	int n = s->nfiles;
+
+	if (!s->create_tmpl || ih->nodeid != ROOT_ID) {
+		reply(s, ih->unique, s->create_tmpl ? EPERM : ENOSYS, NULL, 0);
+		return;
+	}
+	if (n >= SRV_MAX_FILES) {
+		reply(s, ih->unique, ENOSPC, NULL, 0);
+		return;
+	}
+	f = &s->files[n];
+	*f = *s->create_tmpl;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->fmap_count = 0;
+	__atomic_store_n(&s->nfiles, n + 1, __ATOMIC_SEQ_CST);
+	out.e.nodeid = FILE_ID0 + n;
+	out.e.attr_valid = 3600;
+	out.e.entry_valid = 3600;
+	fill_attr(s, out.e.nodeid, &out.e.attr);
+	reply(s, ih->unique, 0, &out, sizeof(out));
+}
+
+/*
+ * What a server that had these (the kernel must not ask) would answer:
+ * success, so that a kernel that asked would go on as if it was done.
+ */
+static void do_success(struct srv *s, struct fuse_in_header *ih, void *arg)
+{
+	const struct fuse_copy_file_range_in *cin = arg;
+	const struct fuse_lseek_in *lin = arg;
+	struct fuse_copy_file_range_out c64 = {};
+	struct fuse_lseek_out lo = {};
+	struct fuse_write_out wo = {};
+
+	switch (ih->opcode) {
+	case FUSE_LSEEK:
+		lo.offset = lin->offset;
+		reply(s, ih->unique, 0, &lo, sizeof(lo));
+		break;
+	case FUSE_COPY_FILE_RANGE:
+		wo.size = cin->len > UINT32_MAX ? UINT32_MAX : cin->len;
+		reply(s, ih->unique, 0, &wo, sizeof(wo));
+		break;
+	case FUSE_COPY_FILE_RANGE_64:
+		c64.bytes_copied = cin->len;
+		reply(s, ih->unique, 0, &c64, sizeof(c64));
+		break;
+	default:	/* FUSE_FALLOCATE */
+		reply(s, ih->unique, 0, NULL, 0);
+	}
+}
+
+/**
+ * caps_drop() - drop capabilities from the calling thread only
+ * @mask: bit n drops capability n from the effective, permitted and
+ *	  inheritable sets
+ *
+ * Return: 0, or -1 with errno set.
+ */
+int caps_drop(uint64_t mask)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+	int i;
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	for (i = 0; i < 2; i++) {
+		d[i].effective &= ~(uint32_t)(mask >> (32 * i));
+		d[i].permitted &= ~(uint32_t)(mask >> (32 * i));
+		d[i].inheritable &= ~(uint32_t)(mask >> (32 * i));
+	}
+	return syscall(SYS_capset, &h, d);
+}
+
+/* The server thread's own namespace and credentials: see struct srv_setup. */
+static int srv_thread_setup(const struct srv_setup *st)
+{
+	gid_t g = SRV_NOBODY;
+	uid_t u = SRV_NOBODY;
+
+	if (st->bind_src) {
+		/* a thread may: CLONE_NEWNS implies CLONE_FS */
+		if (unshare(CLONE_NEWNS) ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount(st->bind_src, st->bind_dst, NULL, MS_BIND, NULL))
+			return errno;
+	}
+	if (st->drop_caps && caps_drop(st->drop_caps))
+		return errno;
+	/* leaving uid 0 clears the thread's capabilities */
+	if (st->nobody && (syscall(SYS_setgroups, 0, NULL) ||
+			   syscall(SYS_setresgid, g, g, g) ||
+			   syscall(SYS_setresuid, u, u, u)))
+		return errno;
+	return 0;
+}
+
 static void *srv_loop(void *arg)
 {
 	struct srv *s = arg;
 	unsigned char *buf = malloc(BUFSZ);
 
+	s->setup_err = srv_thread_setup(&s->setup);
 	while (buf) {
 		struct fuse_in_header *ih = (void *)buf;
 		void *in = buf + sizeof(*ih);
@@ -255,6 +373,16 @@ static void *srv_loop(void *arg)
 		case FUSE_GET_DAXDEV:
 			do_get_daxdev(s, ih);
 			break;
+		case FUSE_CREATE:
+		case FUSE_TMPFILE:
+			do_create(s, ih, in);
+			break;
+		case FUSE_LSEEK:
+		case FUSE_COPY_FILE_RANGE:
+		case FUSE_COPY_FILE_RANGE_64:
+		case FUSE_FALLOCATE:
+			do_success(s, ih, in);
+			break;
 		default:
 			reply(s, ih->unique, ENOSYS, NULL, 0);
 		}
@@ -273,9 +401,11 @@ int srv_mount(struct srv *s)
 {
 	struct stat st;
 	char opts[128];
+	unsigned int id;
 	int i;
 
 	s->inited = 0;
+	s->setup_err = 0;
 	s->dead = false;
 	strcpy(s->mnt, "/tmp/famfs-kst.XXXXXX");
 	if (!mkdtemp(s->mnt))
@@ -283,9 +413,11 @@ int srv_mount(struct srv *s)
 	s->fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (s->fd < 0)
 		return -errno;
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0,allow_other",
-		 s->fd);
-	if (mount("famfs-kst", s->mnt, "fuse", 0, opts))
+	id = s->fusermount ? SRV_NOBODY : 0;
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u,allow_other",
+		 s->fd, id, id);
+	if (mount("famfs-kst", s->mnt, "fuse",
+		  s->fusermount ? MS_NOSUID | MS_NODEV : 0, opts))
 		return -errno;
 	if (pthread_create(&s->thread, NULL, srv_loop, s))
 		return -EAGAIN;
@@ -294,6 +426,8 @@ int srv_mount(struct srv *s)
 		usleep(10000);
 	if (!s->inited)
 		return -ETIMEDOUT;
+	if (s->setup_err)
+		return -s->setup_err;
 	if (stat(s->mnt, &st))
 		return -errno;
 	s->conn = minor(st.st_dev);
@@ -348,6 +482,58 @@ struct srv_file *srv_add_file(struct srv *s, const char *name, uint64_t size)
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->size = size;
 	return f;
+}
+
+/* The file named @name, or NULL. */
+struct srv_file *srv_file(struct srv *s, const char *name)
+{
+	int i, n = __atomic_load_n(&s->nfiles, __ATOMIC_SEQ_CST);
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(s->files[i].name, name))
+			return &s->files[i];
+	return NULL;
+}
+
+/* The node id of a file of @s's table: what notifications name it by. */
+uint64_t srv_nodeid(struct srv *s, const struct srv_file *f)
+{
+	return FILE_ID0 + (f - s->files);
+}
+
+/**
+ * srv_notify() - send a notification to the kernel, as the server would
+ * @s: the server, mounted
+ * @code: FUSE_NOTIFY_*
+ * @arg: its argument structure
+ * @len: bytes of @arg
+ * @data: bytes that follow it (FUSE_NOTIFY_STORE), or NULL
+ * @dlen: bytes of @data
+ *
+ * Return: 0, or -errno of the write to /dev/fuse: the kernel's answer.
+ */
+int srv_notify(struct srv *s, int code, const void *arg, size_t len,
+	       const void *data, size_t dlen)
+{
+	struct fuse_out_header oh = {
+		.len = sizeof(oh) + len + dlen,
+		.error = code,
+		.unique = 0,
+	};
+	unsigned char *buf = malloc(oh.len);
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, &oh, sizeof(oh));
+	memcpy(buf + sizeof(oh), arg, len);
+	if (dlen)
+		memcpy(buf + sizeof(oh) + len, data, dlen);
+	n = write(s->fd, buf, oh.len);
+	free(buf);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == oh.len ? 0 : -EIO;
 }
 
 void fm_hdr(struct srv_file *f, uint32_t ext_type, uint32_t nextents,

@@ -21,7 +21,9 @@
 
 struct srv_file {
 	char name[32];
-	uint64_t size;
+	uint64_t size;		/* the size the server reports (attributes) */
+	uint64_t mtime;		/* the mtime it reports, in seconds */
+	uint32_t mode;		/* the mode it reports; 0: S_IFREG | 0666 */
 	unsigned char fmap[FAMFS_FMAP_MAX + 64];
 	size_t fmap_len;
 	int fmap_err;		/* reply to GET_FMAP with this errno */
@@ -35,13 +37,32 @@ struct srv_dev {
 	int index_delta;	/* reply with index + index_delta */
 };
 
+/*
+ * What the server thread does to itself when it starts, before it reads
+ * FUSE_INIT: the kernel sees these credentials and this root when the server
+ * answers.  Raw syscalls: they change the server thread only.
+ */
+struct srv_setup {
+	const char *bind_src;	/* unshare its mount namespace, bind this ... */
+	const char *bind_dst;	/* ... over this */
+	uint64_t drop_caps;	/* drop these capabilities (bit n: CAP n) */
+	bool nobody;		/* become uid/gid SRV_NOBODY: no capabilities */
+};
+
+#define SRV_NOBODY	65534
+
 struct srv {
 	int fd;
 	unsigned int conn;	/* fusectl connection number */
 	int inited;
 	char mnt[64];
 	pthread_t thread;
+	struct srv_setup setup;
+	int setup_err;		/* errno of the setup that failed */
+	bool fusermount;	/* mount as fusermount3 does: nosuid, nodev, */
+				/* user_id and group_id SRV_NOBODY */
 	bool no_dax_fmap;	/* do not accept FUSE_DAX_FMAP */
+	uint64_t init_extra;	/* more INIT flags to accept if offered */
 	uint64_t init_flags;	/* flags the kernel offered */
 	uint64_t counts[64];
 	uint64_t cnt_other;
@@ -55,6 +76,10 @@ struct srv {
 	 * test: one new inode per map without a table entry per map).
 	 */
 	struct srv_file *dyn;
+	/* CREATE and TMPFILE make a file with this file's map; NULL: ENOSYS */
+	const struct srv_file *create_tmpl;
+	uint32_t setattr_valid;	/* the last SETATTR: its valid bits */
+	uint32_t setattr_mode;	/* and its mode */
 	int nfiles;
 	struct srv_file files[SRV_MAX_FILES];
 	struct srv_dev devs[SRV_MAX_DEVS];
@@ -65,6 +90,11 @@ void srv_umount(struct srv *s);
 void srv_abort(struct srv *s);
 uint64_t srv_count(struct srv *s, int opcode);
 struct srv_file *srv_add_file(struct srv *s, const char *name, uint64_t size);
+struct srv_file *srv_file(struct srv *s, const char *name);
+uint64_t srv_nodeid(struct srv *s, const struct srv_file *f);
+int srv_notify(struct srv *s, int code, const void *arg, size_t len,
+	       const void *data, size_t dlen);
+int caps_drop(uint64_t mask);
 
 /* fmap builders */
 void fm_hdr(struct srv_file *f, uint32_t ext_type, uint32_t nextents,
