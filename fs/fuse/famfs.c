@@ -768,7 +768,7 @@ static int famfs_install(struct inode *inode, struct famfs_fmap *fmap)
 	if (fi->famfs_fmap)
 		return -EEXIST;
 	if (!mapping_empty(inode->i_mapping) || mapping_mapped(inode->i_mapping)) {
-		pr_warn_ratelimited("fuse: famfs: node %llu has page cache, not mapped\n",
+		pr_warn_ratelimited("fuse: famfs: node %llu has page cache: no map\n",
 				    get_node_id(inode));
 		return -EBUSY;
 	}
