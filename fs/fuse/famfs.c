@@ -790,7 +790,6 @@ static int famfs_install(struct inode *inode, struct famfs_fmap *fmap)
 
 /**
  * fuse_famfs_open() - give a regular file of a famfs connection its map
- * @fm: the mount
  * @inode: a regular file of a famfs connection
  * @file: the file being opened
  *
@@ -803,9 +802,9 @@ static int famfs_install(struct inode *inode, struct famfs_fmap *fmap)
  * reply, -EBUSY for an inode with page cache, or the error of looking up or
  * taking a device.
  */
-int fuse_famfs_open(struct fuse_mount *fm, struct inode *inode,
-		    struct file *file)
+int fuse_famfs_open(struct inode *inode, struct file *file)
 {
+	struct fuse_mount *fm = get_fuse_mount(inode);
 	struct famfs_fmap *fmap;
 	int err = 0;
 
