@@ -4,8 +4,9 @@
  *
  * On the first open of a regular file of a famfs connection the kernel asks
  * the server for the file's map (FUSE_GET_FMAP), checks it, learns the
- * devices it names (FUSE_GET_DAXDEV, once per device and connection) and
- * installs it on the inode.  From then on page faults go through fs-dax and
+ * devices it names that the server did not register with
+ * FUSE_DEV_IOC_DAXDEV_OPEN (FUSE_GET_DAXDEV, once per device and connection)
+ * and installs it on the inode.  From then on page faults go through fs-dax and
  * famfs_fuse_iomap_begin(), and read and write copy to and from the memory
  * directly, both resolving file offsets from the map: the server is not
  * asked again.
@@ -55,7 +56,8 @@ struct famfs_daxdev {
  * struct famfs_devtable - the devices a famfs connection uses
  * @ref: the connection's reference, and one per notify_failure at work
  * @rcu: the table is freed after a grace period (see famfs_notify_failure())
- * @lock: serializes filling entries, including the FUSE_GET_DAXDEV request
+ * @pull_lock: serializes FUSE_GET_DAXDEV requests
+ * @set_lock: serializes setting entries
  * @files_lock: protects @files
  * @files: the installed maps, to revoke their mappings
  * @cred: the server's credentials when it answered FUSE_INIT
@@ -64,14 +66,16 @@ struct famfs_daxdev {
  *
  * The table, not the connection, is the holder of its dax devices, so that
  * a memory failure reported while the connection goes away finds either the
- * table or nothing.  Device names from FUSE_GET_DAXDEV are resolved from
- * @root with @cred, the way the server itself would open them, whoever
- * opens the file.
+ * table or nothing.  The server registers a device it opened itself
+ * (fuse_famfs_daxdev_open()), or the kernel asks for its name when a map
+ * needs it: names from FUSE_GET_DAXDEV are resolved from @root with @cred,
+ * the way the server itself would open them, whoever opens the file.
  */
 struct famfs_devtable {
 	refcount_t ref;
 	struct rcu_head rcu;
-	struct mutex lock;	/* serializes filling entries and their requests */
+	struct mutex pull_lock;
+	struct mutex set_lock;
 	struct mutex files_lock;
 	struct list_head files;
 	const struct cred *cred;
@@ -109,7 +113,8 @@ static int famfs_fmap_measure(const struct fuse_famfs_fmap_header *h,
 
 	*nstrips = 0;
 	if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
-		if (!famfs_pull(&r, h->nextents * sizeof(struct fuse_famfs_simple_ext)))
+		if (!famfs_pull(&r, array_size(h->nextents,
+					       sizeof(struct fuse_famfs_simple_ext))))
 			return famfs_reject("%u extents do not fit in the reply",
 					    h->nextents);
 	} else {
@@ -136,7 +141,7 @@ static int famfs_fmap_measure(const struct fuse_famfs_fmap_header *h,
 }
 
 static int famfs_ext_parse(const struct fuse_famfs_simple_ext *se,
-			   struct famfs_ext *ext, u32 *dev_bitmap)
+			   struct famfs_ext *ext, unsigned long *dev_bitmap)
 {
 	u64 end;
 
@@ -153,7 +158,7 @@ static int famfs_ext_parse(const struct fuse_famfs_simple_ext *se,
 	ext->dev = se->se_devindex;
 	ext->offset = se->se_offset;
 	ext->len = se->se_len;
-	*dev_bitmap |= BIT(se->se_devindex);
+	__set_bit(se->se_devindex, dev_bitmap);
 	return 0;
 }
 
@@ -175,7 +180,7 @@ static u64 famfs_strip_need(const struct famfs_iext *ie, u32 strip)
 }
 
 static int famfs_iext_parse(struct famfs_reply *r, struct famfs_iext *ie,
-			    struct famfs_ext *strips, u32 *dev_bitmap,
+			    struct famfs_ext *strips, unsigned long *dev_bitmap,
 			    bool last)
 {
 	const struct fuse_famfs_iext *in = famfs_pull(r, sizeof(*in));
@@ -252,6 +257,70 @@ static int famfs_fmap_check_overlap(const struct famfs_ext *ext, u32 n)
 	return 0;
 }
 
+/*
+ * Add an extent of @len bytes after @i others: record where the next one
+ * starts.
+ */
+static int famfs_fmap_grow(struct famfs_fmap *fmap, u32 i, u64 len)
+{
+	if (check_add_overflow(fmap->start[i], len, &fmap->start[i + 1]))
+		return famfs_reject("extents overflow");
+	return 0;
+}
+
+/*
+ * Simple extents come right after the struct, then the start offsets.  When
+ * all extents but the last have the same power-of-two length, the extent
+ * of an offset is a shift away (famfs_fmap_find()).
+ */
+static int famfs_simple_parse(struct famfs_fmap *fmap, struct famfs_reply *r)
+{
+	u64 len;
+	u32 i;
+	int err;
+
+	fmap->se = (struct famfs_ext *)(fmap + 1);
+	fmap->start = (u64 *)(fmap->se + fmap->nextents);
+	for (i = 0; i < fmap->nextents; i++) {
+		err = famfs_ext_parse(famfs_pull(r, sizeof(struct fuse_famfs_simple_ext)),
+				      &fmap->se[i], fmap->dev_bitmap) ?:
+		      famfs_fmap_grow(fmap, i, fmap->se[i].len);
+		if (err)
+			return err;
+	}
+	len = fmap->se[0].len;
+	if (fmap->nextents > 1 && !(len & (len - 1))) {
+		for (i = 1; i < fmap->nextents - 1; i++)
+			if (fmap->se[i].len != len)
+				break;
+		if (i == fmap->nextents - 1)
+			fmap->shift = ilog2(len);
+	}
+	return famfs_fmap_check_overlap(fmap->se, fmap->nextents);
+}
+
+/* Interleaved extents, then all their strips, then the start offsets. */
+static int famfs_interleave_parse(struct famfs_fmap *fmap,
+				  struct famfs_reply *r, u32 nstrips)
+{
+	struct famfs_ext *strips, *ext;
+	u32 i;
+	int err;
+
+	fmap->ie = (struct famfs_iext *)(fmap + 1);
+	strips = (struct famfs_ext *)(fmap->ie + fmap->nextents);
+	fmap->start = (u64 *)(strips + nstrips);
+	for (i = 0, ext = strips; i < fmap->nextents; i++) {
+		err = famfs_iext_parse(r, &fmap->ie[i], ext, fmap->dev_bitmap,
+				       i == fmap->nextents - 1) ?:
+		      famfs_fmap_grow(fmap, i, fmap->ie[i].nbytes);
+		if (err)
+			return err;
+		ext += fmap->ie[i].nstrips;
+	}
+	return famfs_fmap_check_overlap(strips, nstrips);
+}
+
 /**
  * famfs_fmap_parse() - check a FUSE_GET_FMAP reply and build its fmap
  * @buf: the reply
@@ -268,9 +337,7 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	struct famfs_reply r = { .p = buf, .left = len };
 	const struct fuse_famfs_fmap_header *h;
 	struct famfs_fmap *fmap;
-	struct famfs_ext *ext, *ranges;
-	u64 covered = 0;
-	u32 nstrips, nranges, i;
+	u32 nstrips;
 	size_t size;
 	int err;
 
@@ -284,60 +351,39 @@ struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len)
 	if (h->ext_type != FUSE_FAMFS_EXT_SIMPLE &&
 	    h->ext_type != FUSE_FAMFS_EXT_INTERLEAVE)
 		return ERR_PTR(famfs_reject("extent type %u", h->ext_type));
-	if (!h->nextents || h->nextents > FUSE_FAMFS_MAX_EXTENTS)
-		return ERR_PTR(famfs_reject("%u extents", h->nextents));
+	if (!h->nextents)
+		return ERR_PTR(famfs_reject("no extents"));
+	if (h->fmap_size && h->fmap_size != len)
+		return ERR_PTR(famfs_reject("map of %u bytes in a reply of %zu",
+					    h->fmap_size, len));
 	if (h->file_size > MAX_LFS_FILESIZE)
 		return ERR_PTR(famfs_reject("file size %#llx", h->file_size));
 	err = famfs_fmap_measure(h, r, &nstrips);
 	if (err)
 		return ERR_PTR(err);
 
-	/* Bounded: at most 32 extents of at most 32 strips each. */
+	/* Bounded by the reply: every extent and strip takes 24 bytes of it. */
 	if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE)
-		size = h->nextents * sizeof(*ext);
+		size = array_size(h->nextents, sizeof(struct famfs_ext));
 	else
-		size = h->nextents * sizeof(struct famfs_iext) +
-		       nstrips * sizeof(*ext);
-	fmap = kvzalloc(sizeof(*fmap) + size, GFP_KERNEL);
+		size = size_add(array_size(h->nextents, sizeof(struct famfs_iext)),
+				array_size(nstrips, sizeof(struct famfs_ext)));
+	size = size_add(size, array_size(h->nextents + 1ULL, sizeof(u64)));
+	fmap = kvzalloc(size_add(sizeof(*fmap), size), GFP_KERNEL);
 	if (!fmap)
 		return ERR_PTR(-ENOMEM);
 	fmap->file_size = h->file_size;
 	fmap->file_type = h->file_type;
 	fmap->ext_type = h->ext_type;
 	fmap->nextents = h->nextents;
-
 	init_rwsem(&fmap->rwsem);
-	if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
-		fmap->se = (struct famfs_ext *)(fmap + 1);
-		ranges = fmap->se;
-		nranges = fmap->nextents;
-		for (i = 0; i < fmap->nextents && !err; i++) {
-			err = famfs_ext_parse(famfs_pull(&r, sizeof(struct fuse_famfs_simple_ext)),
-					      &fmap->se[i], &fmap->dev_bitmap);
-			if (!err && check_add_overflow(covered, fmap->se[i].len,
-						       &covered))
-				err = famfs_reject("extents overflow");
-		}
-	} else {
-		fmap->ie = (struct famfs_iext *)(fmap + 1);
-		ext = (struct famfs_ext *)(fmap->ie + fmap->nextents);
-		ranges = ext;
-		nranges = nstrips;
-		for (i = 0; i < fmap->nextents && !err; i++) {
-			err = famfs_iext_parse(&r, &fmap->ie[i], ext,
-					       &fmap->dev_bitmap,
-					       i == fmap->nextents - 1);
-			ext += fmap->ie[i].nstrips;
-			if (!err && check_add_overflow(covered, fmap->ie[i].nbytes,
-						       &covered))
-				err = famfs_reject("extents overflow");
-		}
-	}
-	if (!err && covered < fmap->file_size)
+	if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE)
+		err = famfs_simple_parse(fmap, &r);
+	else
+		err = famfs_interleave_parse(fmap, &r, nstrips);
+	if (!err && fmap->start[fmap->nextents] < fmap->file_size)
 		err = famfs_reject("extents cover %#llx of %#llx bytes",
-				   covered, fmap->file_size);
-	if (!err)
-		err = famfs_fmap_check_overlap(ranges, nranges);
+				   fmap->start[fmap->nextents], fmap->file_size);
 	if (err) {
 		kvfree(fmap);
 		return ERR_PTR(err);
@@ -355,6 +401,59 @@ void famfs_fmap_free(struct famfs_fmap *fmap)
 }
 
 /**
+ * famfs_fmap_find() - which extent of a map holds a file offset
+ * @fmap: the map
+ * @pos: file offset
+ * @probes: if not NULL, incremented for every start offset compared with
+ *	    @pos (the cost of the search)
+ *
+ * Computed when all extents but the last have one power-of-two length,
+ * else a binary search of the extents' start offsets.
+ *
+ * Return: the extent's index, or @fmap->nextents if @pos is past the end of
+ * the map.
+ */
+u32 famfs_fmap_find(const struct famfs_fmap *fmap, u64 pos, u32 *probes)
+{
+	u32 lo = 0, hi = fmap->nextents;
+
+	if (pos >= fmap->start[hi])
+		return hi;
+	if (fmap->shift)
+		return min_t(u64, pos >> fmap->shift, hi - 1);
+	/* start[lo] <= pos < start[hi] */
+	while (hi - lo > 1) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (probes)
+			(*probes)++;
+		if (fmap->start[mid] <= pos)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* @pos bytes into interleaved extent @ie. */
+static void famfs_iext_resolve(const struct famfs_iext *ie, u64 pos, u64 len,
+			       struct famfs_ext *out)
+{
+	u64 chunk_num, chunk_off, stripe;
+	u32 strip;
+
+	chunk_num = div64_u64_rem(pos, ie->chunk, &chunk_off);
+	stripe = div_u64_rem(chunk_num, ie->nstrips, &strip);
+	out->dev = ie->strips[strip].dev;
+	out->offset = ie->strips[strip].offset + stripe * ie->chunk + chunk_off;
+	/*
+	 * Up to the end of the chunk, or of the page holding the extent's
+	 * last byte: a fault needs the whole page.
+	 */
+	out->len = min3(len, ie->chunk - chunk_off, PAGE_ALIGN(ie->nbytes) - pos);
+}
+
+/**
  * famfs_fmap_resolve() - where a range of a famfs file lives
  * @fmap: the file's map
  * @pos: file offset
@@ -369,46 +468,21 @@ void famfs_fmap_free(struct famfs_fmap *fmap)
 int famfs_fmap_resolve(const struct famfs_fmap *fmap, u64 pos, u64 len,
 		       struct famfs_ext *out)
 {
-	u32 i;
+	u32 i = famfs_fmap_find(fmap, pos, NULL);
+	const struct famfs_ext *se;
 
-	if (fmap->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
-		for (i = 0; i < fmap->nextents; i++) {
-			const struct famfs_ext *se = &fmap->se[i];
-
-			if (pos < se->len) {
-				out->dev = se->dev;
-				out->offset = se->offset + pos;
-				out->len = min(len, se->len - pos);
-				return 0;
-			}
-			pos -= se->len;
-		}
+	if (i == fmap->nextents)
 		return -EIO;
-	}
-
-	for (i = 0; i < fmap->nextents; i++) {
-		const struct famfs_iext *ie = &fmap->ie[i];
-		u64 chunk_num, chunk_off, stripe;
-		u32 strip;
-
-		if (pos >= ie->nbytes) {
-			pos -= ie->nbytes;
-			continue;
-		}
-		chunk_num = div64_u64_rem(pos, ie->chunk, &chunk_off);
-		stripe = div_u64_rem(chunk_num, ie->nstrips, &strip);
-		out->dev = ie->strips[strip].dev;
-		out->offset = ie->strips[strip].offset + stripe * ie->chunk +
-			      chunk_off;
-		/*
-		 * Up to the end of the chunk, or of the page holding the
-		 * extent's last byte: a fault needs the whole page.
-		 */
-		out->len = min3(len, ie->chunk - chunk_off,
-				PAGE_ALIGN(ie->nbytes) - pos);
+	pos -= fmap->start[i];
+	if (fmap->ext_type == FUSE_FAMFS_EXT_INTERLEAVE) {
+		famfs_iext_resolve(&fmap->ie[i], pos, len, out);
 		return 0;
 	}
-	return -EIO;
+	se = &fmap->se[i];
+	out->dev = se->dev;
+	out->offset = se->offset + pos;
+	out->len = min(len, se->len - pos);
+	return 0;
 }
 
 /* -- The device table ---------------------------------------------------- */
@@ -450,12 +524,14 @@ void fuse_famfs_enable(struct fuse_conn *fc)
 	if (!table)
 		return;
 	refcount_set(&table->ref, 1);
-	mutex_init(&table->lock);
+	mutex_init(&table->pull_lock);
+	mutex_init(&table->set_lock);
 	mutex_init(&table->files_lock);
 	INIT_LIST_HEAD(&table->files);
 	table->cred = get_current_cred();
 	get_fs_root(current->fs, &table->root);
-	fc->famfs_devs = table;
+	/* Pairs with smp_load_acquire() in fuse_famfs_daxdev_open(). */
+	smp_store_release(&fc->famfs_devs, table);
 	fc->famfs = 1;
 }
 
@@ -463,7 +539,8 @@ static void famfs_devtable_put(struct famfs_devtable *table)
 {
 	if (refcount_dec_and_test(&table->ref)) {
 		mutex_destroy(&table->files_lock);
-		mutex_destroy(&table->lock);
+		mutex_destroy(&table->set_lock);
+		mutex_destroy(&table->pull_lock);
 		kfree_rcu(table, rcu);
 	}
 }
@@ -484,7 +561,7 @@ static void famfs_revoke(struct famfs_devtable *table, u32 index)
 	WRITE_ONCE(table->dev[index].removed, true);
 	mutex_lock(&table->files_lock);
 	list_for_each_entry(fmap, &table->files, node) {
-		if (!(fmap->dev_bitmap & BIT(index)))
+		if (!test_bit(index, fmap->dev_bitmap))
 			continue;
 		filemap_invalidate_lock(fmap->mapping);
 		dax_break_layout_final(fmap->mapping->host);
@@ -580,29 +657,88 @@ static struct dax_device *famfs_daxdev_lookup(struct famfs_devtable *table,
 	return dax;
 }
 
+/*
+ * Enter @dax in the table at @index and hold it for the table.  An entry is
+ * set once: setting it again to the same device is not an error, to another
+ * one is -EBUSY.  Consumes the caller's reference on @dax.
+ */
+static int famfs_daxdev_set(struct famfs_devtable *table, u32 index,
+			    struct dax_device *dax)
+{
+	struct famfs_daxdev *dd = &table->dev[index];
+	int err;
+
+	guard(mutex)(&table->set_lock);
+	if (dd->dax) {
+		err = dd->dax == dax ? 0 : -EBUSY;
+	} else {
+		err = fs_dax_get(dax, table, &famfs_holder_ops);
+		if (!err) {
+			/* Pairs with smp_load_acquire() in famfs_get_daxdevs(). */
+			smp_store_release(&dd->dax, dax);
+			return 0;
+		}
+	}
+	put_dax(dax);
+	return err;
+}
+
 static int famfs_daxdev_install(struct famfs_devtable *table, u32 index,
 				const char *name)
 {
 	struct dax_device *dax;
 	int err;
 
-	lockdep_assert_held(&table->lock);
 	dax = famfs_daxdev_lookup(table, name);
-	if (IS_ERR(dax)) {
-		err = PTR_ERR(dax);
-	} else {
-		err = fs_dax_get(dax, table, &famfs_holder_ops);
-		if (err)
-			put_dax(dax);
-	}
-	if (err) {
+	err = IS_ERR(dax) ? PTR_ERR(dax) : famfs_daxdev_set(table, index, dax);
+	if (err)
 		pr_warn_ratelimited("fuse: famfs: device %u: cannot use %s: %d\n",
 				    index, name, err);
-		return err;
-	}
-	/* Pairs with smp_load_acquire() in famfs_get_daxdevs(). */
-	smp_store_release(&table->dev[index].dax, dax);
-	return 0;
+	return err;
+}
+
+/**
+ * fuse_famfs_daxdev_open() - register a device the server opened
+ * @fc: the connection of the /dev/fuse file the ioctl came on
+ * @map: @map->fd, an open device-dax node, and @map->daxdev_index, the
+ *	 index the server's maps give it
+ *
+ * FUSE_DEV_IOC_DAXDEV_OPEN.  The server opened the device, so the node's
+ * permissions decided who may use it: the fd must be open for reading and
+ * writing.  The caller must have CAP_SYS_RAWIO too, as the server needed to
+ * get famfs at all.  A device stays registered until the connection goes.
+ *
+ * Return: 0, also if the device already has that index; -EOPNOTSUPP if the
+ * connection has no famfs, -EPERM without CAP_SYS_RAWIO, -EINVAL for flags
+ * or an index out of range, -EBADF for a bad fd or one not open for reading
+ * and writing, -ENODEV if it is not a device-dax bound to fsdev_dax, -EBUSY
+ * if the index has another device or the device is in use.
+ */
+int fuse_famfs_daxdev_open(struct fuse_conn *fc,
+			   const struct fuse_backing_map *map)
+{
+	/* Pairs with smp_store_release() in fuse_famfs_enable(). */
+	struct famfs_devtable *table = smp_load_acquire(&fc->famfs_devs);
+	struct dax_device *dax;
+	struct inode *inode;
+	int err;
+
+	if (!table)
+		return -EOPNOTSUPP;
+	if (!capable(CAP_SYS_RAWIO))
+		return -EPERM;
+	if (map->flags || map->daxdev_index >= FAMFS_MAX_DAXDEVS)
+		return -EINVAL;
+	CLASS(fd, f)(map->fd);
+	if (fd_empty(f) || (~fd_file(f)->f_mode & (FMODE_READ | FMODE_WRITE)))
+		return -EBADF;
+	inode = file_inode(fd_file(f));
+	dax = S_ISCHR(inode->i_mode) ? dax_dev_find(inode->i_rdev) : NULL;
+	if (!dax)
+		return -ENODEV;
+	err = famfs_daxdev_set(table, map->daxdev_index, dax);
+	/* fs_dax_get(): a device-dax bound to another driver */
+	return err == -EOPNOTSUPP ? -ENODEV : err;
 }
 
 static int famfs_get_daxdev(struct fuse_mount *fm,
@@ -646,24 +782,23 @@ static int famfs_get_daxdevs(struct fuse_mount *fm,
 			     const struct famfs_fmap *fmap)
 {
 	struct famfs_devtable *table = fm->fc->famfs_devs;
-	unsigned long bits = fmap->dev_bitmap;
 	unsigned int i;
 	int err;
 
-	for_each_set_bit(i, &bits, FAMFS_MAX_DAXDEVS) {
-		/* Pairs with smp_store_release() in famfs_daxdev_install(). */
+	for_each_set_bit(i, fmap->dev_bitmap, FAMFS_MAX_DAXDEVS) {
+		/* Pairs with smp_store_release() in famfs_daxdev_set(). */
 		if (smp_load_acquire(&table->dev[i].dax))
 			continue;
 		/*
 		 * One request per device: concurrent first users wait for it
 		 * (killable; an aborted connection ends the request).
 		 */
-		err = mutex_lock_killable(&table->lock);
+		err = mutex_lock_killable(&table->pull_lock);
 		if (err)
 			return err;
-		if (!table->dev[i].dax)
+		if (!smp_load_acquire(&table->dev[i].dax))
 			err = famfs_get_daxdev(fm, table, i);
-		mutex_unlock(&table->lock);
+		mutex_unlock(&table->pull_lock);
 		if (err)
 			return err;
 	}
@@ -730,29 +865,61 @@ static const struct address_space_operations famfs_dax_aops = {
 	.direct_IO	= noop_direct_IO,
 };
 
-static struct famfs_fmap *famfs_get_fmap(struct fuse_mount *fm,
-					 struct inode *inode)
-{
-	void *buf __free(kvfree) = kvmalloc(FAMFS_FMAP_MAX, GFP_KERNEL);
-	struct fuse_getxattr_in in = { .size = FAMFS_FMAP_MAX };
-	struct fuse_args args = {};
-	ssize_t ret;
+/* The largest map the kernel asks for when the server says it needs more. */
+#define FAMFS_FMAP_SIZE_MAX	SZ_16M
 
-	if (!buf)
-		return ERR_PTR(-ENOMEM);
+static ssize_t famfs_fmap_request(struct fuse_mount *fm, u64 nodeid,
+				  void *buf, u32 size)
+{
+	struct fuse_getxattr_in in = { .size = size };
+	struct fuse_args args = {};
+
 	args.opcode = FUSE_GET_FMAP;
-	args.nodeid = get_node_id(inode);
+	args.nodeid = nodeid;
 	args.in_numargs = 1;
 	args.in_args[0].size = sizeof(in);
 	args.in_args[0].value = &in;
 	args.out_numargs = 1;
 	args.out_argvar = true;
-	args.out_args[0].size = FAMFS_FMAP_MAX;
+	args.out_args[0].size = size;
 	args.out_args[0].value = buf;
-	ret = fuse_simple_request(fm, &args);
-	if (ret < 0)
-		return ERR_PTR(ret);
-	return famfs_fmap_parse(buf, ret);
+	return fuse_simple_request(fm, &args);
+}
+
+/*
+ * The map is asked for with a buffer of FAMFS_FMAP_MAX bytes.  A server whose
+ * map needs more replies with the header alone, saying how much in
+ * fmap_size, and is asked once more with that much.
+ */
+static struct famfs_fmap *famfs_get_fmap(struct fuse_mount *fm,
+					 struct inode *inode)
+{
+	u32 size = FAMFS_FMAP_MAX;
+	bool retried = false;
+
+	for (;;) {
+		void *buf __free(kvfree) = kvmalloc(size, GFP_KERNEL);
+		const struct fuse_famfs_fmap_header *h = buf;
+		ssize_t ret;
+
+		if (!buf)
+			return ERR_PTR(-ENOMEM);
+		ret = famfs_fmap_request(fm, get_node_id(inode), buf, size);
+		if (ret < 0)
+			return ERR_PTR(ret);
+		if (ret < sizeof(*h) || h->fmap_size <= size)
+			return famfs_fmap_parse(buf, ret);
+		if (retried)
+			return ERR_PTR(famfs_reject("needs %u bytes, offered %u",
+						    h->fmap_size, size));
+		if (h->fmap_size > FAMFS_FMAP_SIZE_MAX) {
+			pr_warn_ratelimited("fuse: famfs: node %llu: map of %u bytes is too large\n",
+					    get_node_id(inode), h->fmap_size);
+			return ERR_PTR(-EFBIG);
+		}
+		size = h->fmap_size;
+		retried = true;
+	}
 }
 
 /*

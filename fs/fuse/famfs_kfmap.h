@@ -22,13 +22,14 @@
 #ifndef _FS_FUSE_FAMFS_KFMAP_H
 #define _FS_FUSE_FAMFS_KFMAP_H
 
+#include <linux/bitmap.h>
 #include <linux/list.h>
 #include <linux/rwsem.h>
 #include <linux/sizes.h>
 #include <linux/types.h>
 
 /* Devices a connection can name, and so the size of its device table. */
-#define FAMFS_MAX_DAXDEVS	24
+#define FAMFS_MAX_DAXDEVS	64
 
 /* All offsets, lengths and chunk sizes in a map are multiples of this. */
 #define FAMFS_ALIGN		SZ_2M
@@ -65,10 +66,14 @@ struct famfs_iext {
  * @file_type: enum fuse_famfs_file_type
  * @ext_type: enum famfs_ext_type
  * @nextents: number of entries in @se or @ie
+ * @shift: if not 0, every extent but the last is 1 << @shift bytes long:
+ *	   the extent holding an offset is computed, not searched for
  * @dev_bitmap: devices the map uses, bit n for table index n
  * @rwsem: serializes writes to the file against each other and reads
  * @mapping: the file's mapping, once the map is installed
  * @node: in the connection's list of installed maps
+ * @start: file offset where each extent starts, and where the last ends
+ *	   (@nextents + 1 entries, increasing)
  * @se: simple extents, for FUSE_FAMFS_EXT_SIMPLE
  * @ie: interleaved extents, for FUSE_FAMFS_EXT_INTERLEAVE
  *
@@ -77,12 +82,14 @@ struct famfs_iext {
 struct famfs_fmap {
 	u64 file_size;
 	u8 file_type;
+	u8 shift;
 	u32 ext_type;
 	u32 nextents;
-	u32 dev_bitmap;
+	DECLARE_BITMAP(dev_bitmap, FAMFS_MAX_DAXDEVS);
 	struct rw_semaphore rwsem;
 	struct address_space *mapping;
 	struct list_head node;
+	u64 *start;
 	union {
 		struct famfs_ext *se;
 		struct famfs_iext *ie;
@@ -91,6 +98,7 @@ struct famfs_fmap {
 
 struct famfs_fmap *famfs_fmap_parse(const void *buf, size_t len);
 void famfs_fmap_free(struct famfs_fmap *fmap);
+u32 famfs_fmap_find(const struct famfs_fmap *fmap, u64 pos, u32 *probes);
 int famfs_fmap_resolve(const struct famfs_fmap *fmap, u64 pos, u64 len,
 		       struct famfs_ext *out);
 

@@ -122,10 +122,33 @@ static void mk_next0(struct fmap_buf *b)
 	HDR(b)->nextents = 0;
 }
 
+/* More than the 32 extents one buffer used to hold. */
 static void mk_next33(struct fmap_buf *b)
 {
+	int i;
+
+	fb_hdr(b, FUSE_FAMFS_EXT_SIMPLE, 33, 33 * M2);
+	for (i = 0; i < 33; i++)
+		fb_se(b, 0, i * M2, M2);
+}
+
+static void mk_fmap_size(struct fmap_buf *b)
+{
 	mk_simple(b);
-	HDR(b)->nextents = 33;
+	HDR(b)->fmap_size = b->len;
+}
+
+static void mk_fmap_size_short(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->fmap_size = b->len - sizeof(struct fuse_famfs_simple_ext);
+}
+
+/* The "map too large" header, with the extents sent anyway. */
+static void mk_fmap_size_hdr(struct fmap_buf *b)
+{
+	mk_simple(b);
+	HDR(b)->fmap_size = sizeof(struct fuse_famfs_fmap_header);
 }
 
 static void mk_next_huge(struct fmap_buf *b)
@@ -189,7 +212,7 @@ static void mk_len0(struct fmap_buf *b)
 	SE(b, 1)->se_len = 0;
 }
 
-static void mk_dev24(struct fmap_buf *b)
+static void mk_dev64(struct fmap_buf *b)
 {
 	mk_simple(b);
 	SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS;
@@ -201,7 +224,7 @@ static void mk_dev_big(struct fmap_buf *b)
 	SE(b, 1)->se_devindex = 1U << 31;
 }
 
-static void mk_dev23(struct fmap_buf *b)
+static void mk_dev63(struct fmap_buf *b)
 {
 	mk_simple(b);
 	SE(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS - 1;
@@ -366,10 +389,10 @@ static void mk_ie_cover(struct fmap_buf *b)
 	HDR(b)->file_size += 1;
 }
 
-static void mk_ie_strip_dev24(struct fmap_buf *b)
+static void mk_ie_strip_dev64(struct fmap_buf *b)
 {
 	mk_interleave(b);
-	STRIP(b, 1)->se_devindex = 24;
+	STRIP(b, 1)->se_devindex = FAMFS_MAX_DAXDEVS;
 }
 
 static void mk_ie_nbytes_huge(struct fmap_buf *b)
@@ -418,7 +441,7 @@ static const struct parse_case parse_cases[] = {
 	{ "valid simple", mk_simple, 0 },
 	{ "valid interleave", mk_interleave, 0 },
 	{ "valid file type log", mk_ftype_log, 0 },
-	{ "valid device 23", mk_dev23, 0 },
+	{ "valid device 63", mk_dev63, 0 },
 	{ "valid trailing zero padding", mk_trailing_zero, 0 },
 	{ "valid exact cover", mk_exact_cover, 0 },
 	{ "valid empty file", mk_size0, 0 },
@@ -434,7 +457,7 @@ static const struct parse_case parse_cases[] = {
 	{ "unknown file type", mk_ftype, -EINVAL },
 	{ "unknown extent type", mk_etype, -EINVAL },
 	{ "nextents 0", mk_next0, -EINVAL },
-	{ "nextents 33", mk_next33, -EINVAL },
+	{ "valid 33 simple extents", mk_next33, 0 },
 	{ "nextents huge, short buffer", mk_next_huge, -EINVAL },
 	{ "empty reply", mk_empty, -EINVAL },
 	{ "short header", mk_short_hdr, -EINVAL },
@@ -444,7 +467,7 @@ static const struct parse_case parse_cases[] = {
 	{ "offset not aligned", mk_off_unaligned, -EINVAL },
 	{ "length not aligned", mk_len_unaligned, -EINVAL },
 	{ "length 0", mk_len0, -EINVAL },
-	{ "device index 24", mk_dev24, -EINVAL },
+	{ "device index 64", mk_dev64, -EINVAL },
 	{ "device index 2^31", mk_dev_big, -EINVAL },
 	{ "offset + length overflows", mk_end_overflow, -EINVAL },
 	{ "sum of lengths overflows", mk_sum_overflow, -EINVAL },
@@ -460,7 +483,10 @@ static const struct parse_case parse_cases[] = {
 	{ "interleave strip too short", mk_ie_strip_short, -EINVAL },
 	{ "interleave truncated strips", mk_ie_short_strips, -EINVAL },
 	{ "interleave shorter than file", mk_ie_cover, -EINVAL },
-	{ "interleave strip device 24", mk_ie_strip_dev24, -EINVAL },
+	{ "interleave strip device 64", mk_ie_strip_dev64, -EINVAL },
+	{ "fmap_size is the reply's length", mk_fmap_size, 0 },
+	{ "fmap_size is not the reply's length", mk_fmap_size_short, -EINVAL },
+	{ "fmap_size of the header alone", mk_fmap_size_hdr, -EINVAL },
 };
 
 static void parse_case_desc(const struct parse_case *c, char *desc)
@@ -500,7 +526,7 @@ static void famfs_parse_bitmap_test(struct kunit *test)
 	mk_interleave(b);
 	fmap = famfs_fmap_parse(b->data, b->len);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(fmap));
-	KUNIT_EXPECT_EQ(test, fmap->dev_bitmap, 0x7u);
+	KUNIT_EXPECT_EQ(test, fmap->dev_bitmap[0], 0x7ul);
 	KUNIT_EXPECT_EQ(test, fmap->ie[0].nstrips, 3u);
 	KUNIT_EXPECT_EQ(test, fmap->ie[0].strips[2].offset, 8ull * M2);
 	famfs_fmap_free(fmap);
@@ -508,7 +534,7 @@ static void famfs_parse_bitmap_test(struct kunit *test)
 	mk_simple(b);
 	fmap = famfs_fmap_parse(b->data, b->len);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(fmap));
-	KUNIT_EXPECT_EQ(test, fmap->dev_bitmap, 0x3u);
+	KUNIT_EXPECT_EQ(test, fmap->dev_bitmap[0], 0x3ul);
 	famfs_fmap_free(fmap);
 }
 
@@ -607,11 +633,111 @@ static void famfs_resolve_walk_test(struct kunit *test)
 	famfs_fmap_free(fmap);
 }
 
+/*
+ * Maps of many simple extents: extent i is on device i % 3 at 8 MiB * i,
+ * 2 MiB long (uniform) or 2, 4 or 6 MiB (not uniform).
+ */
+struct large_case {
+	const char *name;
+	u32 n;
+	bool uniform;
+};
+
+static const struct large_case large_cases[] = {
+	{ "1 extent", 1, true },
+	{ "32 uniform extents", 32, true },
+	{ "32 extents", 32, false },
+	{ "33 uniform extents", 33, true },
+	{ "33 extents", 33, false },
+	{ "10^4 uniform extents", 10000, true },
+	{ "10^4 extents", 10000, false },
+	{ "10^5 uniform extents", 100000, true },
+	{ "10^5 extents", 100000, false },
+};
+
+static void large_case_desc(const struct large_case *c, char *desc)
+{
+	strscpy(desc, c->name, KUNIT_PARAM_DESC_SIZE);
+}
+
+KUNIT_ARRAY_PARAM(famfs_large, large_cases, large_case_desc);
+KUNIT_DEFINE_ACTION_WRAPPER(kvfree_action, kvfree, const void *);
+
+static u64 large_len(const struct large_case *c, u32 i)
+{
+	return c->uniform ? M2 : (1 + i % 3) * M2;
+}
+
+/* Probes of famfs_fmap_find() for @pos, which must be in extent @want. */
+static u32 large_probes(struct kunit *test, const struct famfs_fmap *fmap,
+			u64 pos, u32 want)
+{
+	u32 probes = 0;
+
+	KUNIT_EXPECT_EQ(test, famfs_fmap_find(fmap, pos, &probes), want);
+	return probes;
+}
+
+static void famfs_large_test(struct kunit *test)
+{
+	const struct large_case *c = test->param_value;
+	size_t len = sizeof(struct fuse_famfs_fmap_header) +
+		     c->n * sizeof(struct fuse_famfs_simple_ext);
+	struct fuse_famfs_fmap_header *h = kvzalloc(len, GFP_KERNEL);
+	struct fuse_famfs_simple_ext *se = (void *)(h + 1);
+	u32 i, first, last, bound = ilog2(c->n) + 1;
+	struct famfs_fmap *fmap;
+	struct famfs_ext ext;
+	u64 pos = 0;
+
+	KUNIT_ASSERT_NOT_NULL(test, h);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, kvfree_action, h), 0);
+	h->fmap_version = FAMFS_FMAP_VERSION;
+	h->ext_type = FUSE_FAMFS_EXT_SIMPLE;
+	h->nextents = c->n;
+	for (i = 0; i < c->n; i++) {
+		se[i].se_devindex = i % 3;
+		se[i].se_offset = (u64)i * 4 * M2;
+		se[i].se_len = large_len(c, i);
+		h->file_size += se[i].se_len;
+	}
+	fmap = famfs_fmap_parse(h, len);
+	KUNIT_ASSERT_FALSE_MSG(test, IS_ERR(fmap), "err %ld", PTR_ERR(fmap));
+	KUNIT_EXPECT_EQ(test, fmap->shift, c->uniform && c->n > 1 ? 21 : 0);
+
+	/* Every boundary: the last byte of an extent, the first of the next. */
+	for (i = 0; i < c->n; i++) {
+		KUNIT_ASSERT_EQ(test, famfs_fmap_resolve(fmap, pos, U64_MAX, &ext), 0);
+		KUNIT_EXPECT_EQ(test, ext.dev, i % 3);
+		KUNIT_EXPECT_EQ(test, ext.offset, (u64)i * 4 * M2);
+		KUNIT_EXPECT_EQ(test, ext.len, large_len(c, i));
+		pos += large_len(c, i);
+		KUNIT_ASSERT_EQ(test, famfs_fmap_resolve(fmap, pos - 1, 8, &ext), 0);
+		KUNIT_EXPECT_EQ(test, ext.offset, (u64)i * 4 * M2 + large_len(c, i) - 1);
+		KUNIT_EXPECT_EQ(test, ext.len, 1ull);
+	}
+	KUNIT_EXPECT_EQ(test, famfs_fmap_resolve(fmap, pos, 1, &ext), -EIO);
+
+	/* The last extent costs what the first does: nothing, or a log. */
+	first = large_probes(test, fmap, 0, 0);
+	last = large_probes(test, fmap, pos - 1, c->n - 1);
+	if (fmap->shift) {
+		KUNIT_EXPECT_EQ(test, first, 0u);
+		KUNIT_EXPECT_EQ(test, last, 0u);
+	} else {
+		KUNIT_EXPECT_LE(test, first, bound);
+		KUNIT_EXPECT_LE(test, last, bound);
+		KUNIT_EXPECT_LE(test, abs((int)first - (int)last), 1);
+	}
+	famfs_fmap_free(fmap);
+}
+
 static struct kunit_case famfs_fmap_cases[] = {
 	KUNIT_CASE_PARAM(famfs_parse_test, famfs_parse_gen_params),
 	KUNIT_CASE(famfs_parse_bitmap_test),
 	KUNIT_CASE_PARAM(famfs_resolve_test, famfs_resolve_gen_params),
 	KUNIT_CASE(famfs_resolve_walk_test),
+	KUNIT_CASE_PARAM(famfs_large_test, famfs_large_gen_params),
 	{}
 };
 

@@ -23,11 +23,12 @@
  * values and layout; libfuse checks at build time that they match its copy
  * of the kernel header byte for byte.
  *
- * This header needs nothing but <stdint.h>; include it next to
- * fuse_lowlevel.h.  A program that also includes the kernel's header
- * (linux/fuse.h, or a copy of it) must include that one first: if it is a
- * header with famfs (FUSE_DAX_FMAP defined), the definitions here are left
- * out, the kernel's serve.
+ * This header needs nothing but <stdint.h> and <sys/ioctl.h>; include it
+ * next to fuse_lowlevel.h.  A program that also includes the kernel's
+ * header (linux/fuse.h, or a copy of it) must include that one first: if it
+ * is a header with famfs (FUSE_DAX_FMAP defined), the definitions here are
+ * left out, the kernel's serve (and its FUSE_DEV_IOC_DAXDEV_OPEN, if it
+ * has one).
  *
  * The FUSE_GET_FMAP reply is a struct fuse_famfs_fmap_header followed by,
  * for FUSE_FAMFS_EXT_SIMPLE, nextents struct fuse_famfs_simple_ext, or for
@@ -36,6 +37,16 @@
  * lengths and chunk sizes are multiples of 2 MiB; fuse_famfs_fmap_check()
  * lists every rule the kernel applies.  All fields are in the host's byte
  * order; reserved fields are zero.
+ *
+ * fmap_size is the size of the whole map, header and extents, or 0 for "the
+ * size of the reply".  A map larger than the size the kernel offered is
+ * answered with the header alone, fmap_size set: the kernel asks again,
+ * once, offering fmap_size.  fuse_reply_fmap() does this.
+ *
+ * A server can register a device itself rather than name it in get_daxdev:
+ * fuse_daxdev_open() (fuse_lowlevel.h), the FUSE_DEV_IOC_DAXDEV_OPEN ioctl.
+ * This header defines FUSE_DEV_IOC_DAXDEV_OPEN, so that a server can test
+ * for it.
  */
 
 #include <stdint.h>
@@ -44,9 +55,15 @@
 
 /** fmap_version of struct fuse_famfs_fmap_header */
 #define FAMFS_FMAP_VERSION 1
-/** The largest FUSE_GET_FMAP reply the kernel accepts, in bytes */
+/**
+ * The size, in bytes, the kernel offers first for a FUSE_GET_FMAP reply; a
+ * larger map is asked for again (see fmap_size)
+ */
 #define FAMFS_FMAP_MAX 32768
-/** The most extents (nextents) in a map */
+/**
+ * The most extents (nextents) in a map of the kernels without fmap_size;
+ * the number of extents is now bounded by the size of the map only
+ */
 #define FUSE_FAMFS_MAX_EXTENTS 32
 /** The most strips (ie_nstrips) in an interleaved extent */
 #define FUSE_FAMFS_MAX_STRIPS 32
@@ -92,8 +109,8 @@ struct fuse_famfs_fmap_header {
 	uint8_t reserved;
 	uint16_t fmap_version; /**< FAMFS_FMAP_VERSION */
 	uint32_t ext_type; /**< enum famfs_ext_type */
-	uint32_t nextents; /**< 1 to FUSE_FAMFS_MAX_EXTENTS */
-	uint32_t reserved0;
+	uint32_t nextents; /**< 1 or more */
+	uint32_t fmap_size; /**< bytes of header and extents, or 0 */
 	uint64_t file_size; /**< bytes */
 	uint64_t reserved1;
 };
@@ -117,5 +134,16 @@ struct fuse_daxdev_out {
 };
 
 #endif /* !(_LINUX_FUSE_H && FUSE_DAX_FMAP) */
+
+#ifndef FUSE_DEV_IOC_DAXDEV_OPEN
+#include <sys/ioctl.h>
+
+/**
+ * The ioctl on /dev/fuse that registers a device, as the kernel defines it:
+ * _IOW(FUSE_DEV_IOC_MAGIC, 4, struct fuse_backing_map), a 16-byte struct.
+ * fuse_daxdev_open() issues it.
+ */
+#define FUSE_DEV_IOC_DAXDEV_OPEN _IOC(_IOC_WRITE, 229, 4, 16)
+#endif
 
 #endif /* FUSE_FAMFS_H_ */

@@ -18,13 +18,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define FAMFS_ALIGN (2ULL * 1024 * 1024)
 /* The kernel's MAX_LFS_FILESIZE on 64-bit architectures */
 #define FAMFS_MAX_FILE_SIZE ((uint64_t)INT64_MAX)
-/* Strips (or simple extents) a map can hold */
-#define FAMFS_MAX_RANGES (FUSE_FAMFS_MAX_EXTENTS * FUSE_FAMFS_MAX_STRIPS)
 
 struct famfs_cursor {
 	const unsigned char *p;
@@ -81,10 +80,13 @@ static int famfs_ext_check(const struct fuse_famfs_simple_ext *se,
 	return 0;
 }
 
-/* Every extent and strip of a map, for the overlap check */
+/*
+ * Every extent and strip of a map, for the overlap check: at most one per
+ * struct fuse_famfs_simple_ext the map has room for.
+ */
 struct famfs_ranges {
-	const struct fuse_famfs_simple_ext *r[FAMFS_MAX_RANGES];
-	unsigned int n;
+	const struct fuse_famfs_simple_ext **r;
+	size_t n;
 };
 
 static int famfs_range_cmp(const void *a, const void *b)
@@ -110,7 +112,7 @@ static int famfs_overlap(struct famfs_ranges *rs)
 {
 	const struct fuse_famfs_simple_ext *r, *prev = NULL;
 	uint64_t end = 0;
-	unsigned int i;
+	size_t i;
 
 	qsort(rs->r, rs->n, sizeof(rs->r[0]), famfs_range_cmp);
 	for (i = 0; i < rs->n; i++, prev = r) {
@@ -177,19 +179,64 @@ static int famfs_iext_check(struct famfs_cursor *c, int last,
 	return 0;
 }
 
-static int famfs_fmap_check(const void *buf, size_t len, const char **why)
+static int famfs_extents_check(struct famfs_cursor *c,
+			       const struct fuse_famfs_fmap_header *h,
+			       struct famfs_ranges *rs, const char **why)
 {
-	struct famfs_cursor c = { .p = buf, .left = len };
-	const struct fuse_famfs_fmap_header *h;
 	const struct fuse_famfs_simple_ext *se;
-	struct famfs_ranges rs = { .n = 0 };
 	uint64_t covered = 0, n;
 	uint32_t i;
 	int err;
 
-	if (len > FAMFS_FMAP_MAX) {
-		*why = "map longer than FAMFS_FMAP_MAX";
-		return -ERANGE;
+	for (i = 0; i < h->nextents; i++) {
+		if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
+			se = famfs_pull(c, sizeof(*se));
+			if (!se) {
+				*why = "reply ends in an extent";
+				return -EINVAL;
+			}
+			err = famfs_ext_check(se, why);
+			n = se->se_len;
+			rs->r[rs->n++] = se;
+		} else {
+			err = famfs_iext_check(c, i == h->nextents - 1, rs, &n,
+					       why);
+		}
+		if (err)
+			return err;
+		if (covered + n < covered) {
+			*why = "extents overflow";
+			return -EINVAL;
+		}
+		covered += n;
+	}
+	for (; c->left; c->left--)
+		if (*c->p++) {
+			*why = "garbage after the extents";
+			return -EINVAL;
+		}
+	if (covered < h->file_size) {
+		*why = "extents do not cover the file size";
+		return -EINVAL;
+	}
+	if (famfs_overlap(rs)) {
+		*why = "ranges overlap on a device";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int famfs_fmap_check(const void *buf, size_t len, const char **why)
+{
+	struct famfs_cursor c = { .p = buf, .left = len };
+	const struct fuse_famfs_fmap_header *h;
+	struct famfs_ranges rs = { .n = 0 };
+	size_t room;
+	int err;
+
+	if (len > FUSE_FAMFS_FMAP_MAX_SIZE) {
+		*why = "map larger than FUSE_FAMFS_FMAP_MAX_SIZE";
+		return -EFBIG;
 	}
 	h = famfs_pull(&c, sizeof(*h));
 	if (!buf || !h) {
@@ -209,7 +256,13 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 		*why = "unknown extent type";
 		return -EINVAL;
 	}
-	if (!h->nextents || h->nextents > FUSE_FAMFS_MAX_EXTENTS) {
+	if (h->fmap_size && h->fmap_size != len) {
+		*why = "fmap_size is not the size of the map";
+		return -EINVAL;
+	}
+	/* Each extent takes at least one struct fuse_famfs_simple_ext */
+	room = c.left / sizeof(struct fuse_famfs_simple_ext);
+	if (!h->nextents || h->nextents > room) {
 		*why = "extent count out of range";
 		return -EINVAL;
 	}
@@ -217,42 +270,14 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 		*why = "file size above MAX_LFS_FILESIZE";
 		return -EINVAL;
 	}
-	for (i = 0; i < h->nextents; i++) {
-		if (h->ext_type == FUSE_FAMFS_EXT_SIMPLE) {
-			se = famfs_pull(&c, sizeof(*se));
-			if (!se) {
-				*why = "reply ends in an extent";
-				return -EINVAL;
-			}
-			err = famfs_ext_check(se, why);
-			n = se->se_len;
-			rs.r[rs.n++] = se;
-		} else {
-			err = famfs_iext_check(&c, i == h->nextents - 1, &rs,
-					       &n, why);
-		}
-		if (err)
-			return err;
-		if (covered + n < covered) {
-			*why = "extents overflow";
-			return -EINVAL;
-		}
-		covered += n;
+	rs.r = malloc(room * sizeof(rs.r[0]));
+	if (!rs.r) {
+		*why = "out of memory";
+		return -ENOMEM;
 	}
-	for (; c.left; c.left--)
-		if (*c.p++) {
-			*why = "garbage after the extents";
-			return -EINVAL;
-		}
-	if (covered < h->file_size) {
-		*why = "extents do not cover the file size";
-		return -EINVAL;
-	}
-	if (famfs_overlap(&rs)) {
-		*why = "ranges overlap on a device";
-		return -EINVAL;
-	}
-	return 0;
+	err = famfs_extents_check(&c, h, &rs, why);
+	free(rs.r);
+	return err;
 }
 
 int fuse_famfs_fmap_check(const void *buf, size_t len)
@@ -264,20 +289,39 @@ int fuse_famfs_fmap_check(const void *buf, size_t len)
 
 int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
 {
-	const char *why = "longer than the kernel accepts";
+	struct fuse_famfs_fmap_header h;
+	const char *why = "the kernel offered less than a header";
 	int err;
 
 	err = famfs_fmap_check(buf, len, &why);
-	if (!err && len > req->fmap_size)
+	if (!err && req->fmap_size < sizeof(h))
 		err = -ERANGE;
 	if (err) {
 		fuse_log(FUSE_LOG_ERR,
 			 "fuse: famfs: map of %zu bytes not sent: %s\n", len,
 			 why);
-		fuse_reply_err(req, EIO);
+		fuse_reply_err(req, err == -EFBIG ? EFBIG : EIO);
 		return err;
 	}
-	return fuse_reply_buf(req, buf, len);
+	if (len <= req->fmap_size)
+		return fuse_reply_buf(req, buf, len);
+	/* The header alone says how large a buffer to offer next time. */
+	memcpy(&h, buf, sizeof(h));
+	h.fmap_size = len;
+	return fuse_reply_buf(req, (const char *)&h, sizeof(h));
+}
+
+int fuse_daxdev_open(fuse_req_t req, int fd, int daxdev_index)
+{
+	struct fuse_backing_map map = { .fd = fd };
+
+	if (daxdev_index < 0)
+		return -EINVAL;
+	map.daxdev_index = daxdev_index;
+	if (ioctl(req->ch ? req->ch->fd : req->se->fd, FUSE_DEV_IOC_DAXDEV_OPEN,
+		  &map) == -1)
+		return -errno;
+	return 1;
 }
 
 int fuse_reply_daxdev(fuse_req_t req, const char *path)

@@ -58,6 +58,8 @@ enum {
 	PUB_FUSE_FAMFS_MAX_EXTENTS = FUSE_FAMFS_MAX_EXTENTS,
 	PUB_FUSE_FAMFS_MAX_STRIPS = FUSE_FAMFS_MAX_STRIPS,
 	PUB_DAXDEV_NAME_MAX = DAXDEV_NAME_MAX,
+	/* 32 bits, above INT_MAX on some architectures: compared as an int */
+	PUB_FUSE_DEV_IOC_DAXDEV_OPEN = (int)FUSE_DEV_IOC_DAXDEV_OPEN,
 };
 
 #undef FAMFS_FMAP_VERSION
@@ -65,6 +67,7 @@ enum {
 #undef FUSE_FAMFS_MAX_EXTENTS
 #undef FUSE_FAMFS_MAX_STRIPS
 #undef DAXDEV_NAME_MAX
+#undef FUSE_DEV_IOC_DAXDEV_OPEN
 
 #include "fuse_kernel.h"
 
@@ -77,6 +80,9 @@ FAMFS_SAME_VALUE(FAMFS_FMAP_MAX);
 FAMFS_SAME_VALUE(FUSE_FAMFS_MAX_EXTENTS);
 FAMFS_SAME_VALUE(FUSE_FAMFS_MAX_STRIPS);
 FAMFS_SAME_VALUE(DAXDEV_NAME_MAX);
+_Static_assert(
+	PUB_FUSE_DEV_IOC_DAXDEV_OPEN == (int)FUSE_DEV_IOC_DAXDEV_OPEN,
+	"fuse_famfs.h: FUSE_DEV_IOC_DAXDEV_OPEN differs from fuse_kernel.h");
 FAMFS_SAME_VALUE(FUSE_FAMFS_FILE_REG);
 FAMFS_SAME_VALUE(FUSE_FAMFS_FILE_SUPERBLOCK);
 FAMFS_SAME_VALUE(FUSE_FAMFS_FILE_LOG);
@@ -122,7 +128,7 @@ FAMFS_SAME_FIELD(fuse_famfs_fmap_header, reserved);
 FAMFS_SAME_FIELD(fuse_famfs_fmap_header, fmap_version);
 FAMFS_SAME_FIELD(fuse_famfs_fmap_header, ext_type);
 FAMFS_SAME_FIELD(fuse_famfs_fmap_header, nextents);
-FAMFS_SAME_FIELD(fuse_famfs_fmap_header, reserved0);
+FAMFS_SAME_FIELD(fuse_famfs_fmap_header, fmap_size);
 FAMFS_SAME_FIELD(fuse_famfs_fmap_header, file_size);
 FAMFS_SAME_FIELD(fuse_famfs_fmap_header, reserved1);
 

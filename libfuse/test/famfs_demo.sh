@@ -1,19 +1,32 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# make demo, in the guest (scripts/guest/demo runs this): libfuse's example
-# famfs server (example/famfs_ll) on the emulated CXL devdax.  Shows the
-# manifest, the layout, a file written with write(2), read back with read(2)
-# and mmap, the same bytes on the device where the map says, and the
-# server's request counts: no READ and no WRITE reached it.
+# make demo, in the guest (scripts/guest/demo runs this), on the emulated
+# CXL devdax: libfuse's example famfs server (example/famfs_ll) serves its
+# two files; one is written with write(2), read back with read(2) and mmap,
+# and the same bytes are on the device where the map says.  Then the test
+# server (test/famfs_test_server) serves a manifest, laid out on the
+# devices, and counts the requests that reach it: no READ and no WRITE.
+# The bytes on a device are read from its view ($FAMFS_DEV_VIEWS: the file
+# that holds them, the memory's backing file shared into the guest).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${FAMFS_LL:-}
-for c in "$here/../../build/libfuse-build/example/famfs_ll" "$here/../../libfuse-build/example/famfs_ll"; do
-	[ -z "$bin" ] && [ -x "$c" ] && bin=$(cd "$(dirname "$c")" && pwd)/famfs_ll
-done
-[ -n "$bin" ] && [ -x "$bin" ] || { echo "famfs_ll is not built (scripts/lbuild)"; exit 1; }
+find_bin() { # relative path in the build directory
+	local c
+	for c in "$here/../../build/libfuse-build/$1" "$here/../../libfuse-build/$1"; do
+		[ -x "$c" ] && { echo "$(cd "$(dirname "$c")" && pwd)/${c##*/}"; return; }
+	done
+}
+ex=${FAMFS_LL:-$(find_bin example/famfs_ll)}
+bin=${FAMFS_TEST_SERVER:-$(find_bin test/famfs_test_server)}
+[ -n "$ex" ] && [ -n "$bin" ] || { echo "famfs_ll or famfs_test_server is not built (scripts/lbuild)"; exit 1; }
 read -ra devs <<<"${FAMFS_DAX_DEVS:-}"
 [ ${#devs[@]} -ge 2 ] || { echo "the demo needs two devdax (\$FAMFS_DAX_DEVS)"; exit 1; }
+devs=("${devs[@]:0:2}")
+declare -A view_of
+for v in ${FAMFS_DEV_VIEWS:-}; do view_of[${v%%=*}]=${v#*=}; done
+for d in "${devs[@]}"; do
+	[ -f "${view_of[${d##*/}]:-}" ] || { echo "no view of ${d##*/} (\$FAMFS_DEV_VIEWS): the demo cannot show the device's bytes"; exit 1; }
+done
 w=$(mktemp -d /tmp/famfs-demo.XXXXXX)
 mnt=/tmp/famfs
 stats=$w/stats
@@ -23,19 +36,9 @@ trap 'mountpoint -q "$mnt" && umount "$mnt"; [ -z "$pid" ] || wait "$pid"' EXIT
 
 say() { printf '\n== %s ==\n' "$*"; }
 run() { echo "\$ $*"; "$@"; }
-# The bytes of a device at an offset: fsdev_dax devices cannot be mapped,
-# so through /dev/mem at the device's physical address.
+# The bytes of a device at an offset, read from its view.
 devread() { # dev offset len
-	python3 - "$@" <<'EOF'
-import mmap, os, sys
-dev, off, n = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3])
-s = '/sys/bus/dax/devices/%s/mapping0/start' % os.path.basename(os.path.realpath(dev))
-phys = int(open(s).read(), 16) + off
-base = phys & ~(mmap.PAGESIZE - 1)
-fd = os.open('/dev/mem', os.O_RDONLY)
-m = mmap.mmap(fd, phys + n - base, mmap.MAP_SHARED, mmap.PROT_READ, offset=base)
-sys.stdout.buffer.write(m[phys - base:])
-EOF
+	dd if="${view_of[${1##*/}]}" bs=4096 skip=$(($2)) count="$3" iflag=skip_bytes,count_bytes status=none
 }
 mmapread() { # file offset len: the bytes through a shared mapping
 	python3 -c '
@@ -47,8 +50,35 @@ sys.stdout.buffer.write(m[o:o + n])' "$@"
 }
 show() { printf '%-34s %s\n' "$1:" "$(cat)"; }
 
+mount_wait() { # the server's pid: 0 once the mount is there
+	for ((i = 0; i < 100; i++)); do
+		grep -q " $mnt fuse.famfs " /proc/mounts && return 0
+		kill -0 "$1" 2>/dev/null || { cat "$w/server.log"; return 1; }
+		sleep 0.1
+	done
+	return 1
+}
+
+say "libfuse's example famfs server: famfs_ll (example/famfs_ll.c)"
+echo "\$ $ex --dev=${devs[0]} --dev=${devs[1]} -f $mnt &"
+"$ex" --dev="${devs[0]}" --dev="${devs[1]}" -f "$mnt" >"$w/server.log" 2>&1 &
+pid=$!
+mount_wait $pid || exit 1
+run ls -l "$mnt"
+msg="Hello from libfuse's famfs example, written with write(2) at $(date -u +%H:%M:%S)"
+echo "\$ echo '$msg' | dd of=$mnt/simple conv=notrunc"
+echo "$msg" | dd of="$mnt/simple" conv=notrunc status=none
+n=$((${#msg} + 1))
+head -c $n "$mnt/simple" | show "read(2) of /simple"
+mmapread "$mnt/simple" 0 $n | show "mmap of /simple"
+devread "${devs[0]}" 0 $n | show "${devs[0]} at offset 0 (its map)"
+echo "(/interleaved: 2 MiB chunks on ${devs[0]} and ${devs[1]} in turn, from offset 4 MiB)"
+run umount "$mnt"
+wait $pid
+pid=""
+
 cat >"$w/manifest" <<'EOF'
-# famfs_ll manifest: what the file system holds and where
+# famfs_test_server manifest: what the file system holds and where
 dir /demo
 file /demo/hello.txt size=4M                                # one extent on device 0
 file /demo/striped.bin size=16M layout=interleave chunk=2M  # 2 MiB chunks, devices 0 and 1 in turn
@@ -58,7 +88,7 @@ EOF
 say "the manifest ($w/manifest)"
 cat "$w/manifest"
 
-say "the layout: famfs_ll --check (offsets are bytes on the devices, DEV:OFFSET:LENGTH)"
+say "the test server: famfs_test_server --check lays the manifest out (offsets are bytes on the devices, DEV:OFFSET:LENGTH)"
 run "$bin" --check --manifest="$w/manifest" --dev="${devs[0]}" --dev="${devs[1]}" | tee "$w/layout"
 ext() { # file: its first extent or strip "dev offset"
 	grep " file $1 " "$w/layout" | sed -E 's/.*(extents|strips)=([0-9]+):([0-9a-fx]+):.*/\2 \3/'
@@ -67,31 +97,18 @@ strip() { # file n: strip n "dev offset"
 	grep " file $1 " "$w/layout" | sed 's/.*strips=//' | tr ',' '\n' | sed -n "$(($2 + 1))p" | awk -F: '{ print $1, $2 }'
 }
 
-say "mount"
-fmt=()
-if grep -q '^headers: the mount needs --format' "$w/layout"; then
-	echo "(the devices hold another layout, from an earlier run: --format replaces it)"
-	fmt=(--format)
-fi
-echo "\$ $bin --manifest=... --dev=${devs[0]} --dev=${devs[1]} --stats=$stats ${fmt[*]} -f $mnt &"
-"$bin" --manifest="$w/manifest" --dev="${devs[0]}" --dev="${devs[1]}" --stats="$stats" "${fmt[@]}" \
+say "mount, with request counting"
+echo "\$ $bin --manifest=... --dev=${devs[0]} --dev=${devs[1]} --stats=$stats -f $mnt &"
+"$bin" --manifest="$w/manifest" --dev="${devs[0]}" --dev="${devs[1]}" --stats="$stats" \
 	-f "$mnt" >"$w/server.log" 2>&1 &
 pid=$!
-for ((i = 0; i < 100; i++)); do
-	grep -q " $mnt fuse.famfs " /proc/mounts && break
-	kill -0 $pid 2>/dev/null || { cat "$w/server.log"; exit 1; }
-	sleep 0.1
-done
+mount_wait $pid || exit 1
 grep " $mnt " /proc/mounts
-# struct header in famfs_ll.c: its text for people is at byte 232
-for d in "${devs[@]}"; do
-	devread "$d" 232 41 | show "the header of $d"
-done
 run ls -lR "$mnt"
 run df -h "$mnt"
 
 say "write(2) into /demo/hello.txt, then read(2) and mmap"
-msg="Hello from famfs over FUSE, written with write(2) at $(date -u +%H:%M:%S)"
+msg="Hello from famfs over FUSE, through famfs_test_server, at $(date -u +%H:%M:%S)"
 echo "\$ echo '$msg' | dd of=$mnt/demo/hello.txt conv=notrunc"
 echo "$msg" | dd of="$mnt/demo/hello.txt" conv=notrunc status=none
 n=$((${#msg} + 1))

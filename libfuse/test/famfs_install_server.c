@@ -4,8 +4,10 @@
   The smallest famfs server: built by test/famfs_install_test.sh against an
   installed libfuse alone (pkg-config fuse3), which it shows is enough.  It
   asks for FUSE_CAP_DAX_FMAP, maps every file to the 2 MiB at 2 MiB of
-  device 0 and names that device.  It serves no namespace: it is built and
-  run (--help, --map), not mounted.
+  device 0, and registers that device with fuse_daxdev_open() where the
+  headers have it (FUSE_DEV_IOC_DAXDEV_OPEN, as the public famfs server
+  tests for it) and the kernel does, or names it in get_daxdev.  It serves
+  no namespace: it is built and run (--help, --map), not mounted.
 
   This program can be distributed under the terms of the GNU GPLv2.
   See the file GPL2.txt.
@@ -16,11 +18,14 @@
 #include <fuse_lowlevel.h>
 #include <fuse_famfs.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MIB (1024 * 1024)
+#define DAXDEV "/dev/dax0.0"
 
 /* The kernel's layout, from the installed header */
 _Static_assert(sizeof(struct fuse_famfs_fmap_header) == 32, "header");
@@ -54,12 +59,41 @@ static void srv_init(void *userdata, struct fuse_conn_info *conn)
 		fprintf(stderr, "the kernel does not offer FUSE_DAX_FMAP\n");
 }
 
+#ifdef FUSE_DEV_IOC_DAXDEV_OPEN
+/*
+ * Register device 0 before the first map naming it is sent.  If the kernel
+ * will not have it (ENOTTY: a kernel without the ioctl), get_daxdev names
+ * the device when the kernel asks.
+ */
+static void push_daxdev(fuse_req_t req)
+{
+	static int pushed;
+	int fd, ret;
+
+	if (pushed)
+		return;
+	fd = open(DAXDEV, O_RDWR);
+	if (fd < 0)
+		return;
+	ret = fuse_daxdev_open(req, fd, 0);
+	close(fd);
+	if (ret > 0)
+		pushed = 1;
+	else if (ret != -ENOTTY)
+		fprintf(stderr, "fuse_daxdev_open(%s): %s\n", DAXDEV,
+			strerror(-ret));
+}
+#endif
+
 static void srv_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct one_extent_map m;
 
 	(void)ino;
 	(void)size;
+#ifdef FUSE_DEV_IOC_DAXDEV_OPEN
+	push_daxdev(req);
+#endif
 	build_map(&m);
 	fuse_reply_fmap(req, &m, sizeof(m));
 }
@@ -69,7 +103,7 @@ static void srv_get_daxdev(fuse_req_t req, int index)
 	if (index != 0)
 		fuse_reply_err(req, EINVAL);
 	else
-		fuse_reply_daxdev(req, "/dev/dax0.0");
+		fuse_reply_daxdev(req, DAXDEV);
 }
 
 static const struct fuse_lowlevel_ops srv_ops = {

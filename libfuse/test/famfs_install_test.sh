@@ -62,7 +62,7 @@ fi
 
 # --- the public header alone -------------------------------------------------
 hdr=$prefix/include/fuse3/fuse_famfs.h
-printf '#include <fuse_famfs.h>\nstruct fuse_famfs_fmap_header h;\nstruct fuse_daxdev_out d;\n' >alone.c
+printf '#include <fuse_famfs.h>\nstruct fuse_famfs_fmap_header h;\nstruct fuse_daxdev_out d;\nunsigned long ioc = FUSE_DEV_IOC_DAXDEV_OPEN;\n' >alone.c
 cp alone.c alone.cc
 # a kernel header of before famfs first: fuse_famfs.h still defines it all
 printf '#include <linux/fuse.h>\n' | cat - alone.c >after_kernel.c
@@ -77,7 +77,7 @@ else
 			$cc $cflags -Wall -Wextra -Werror -c after_kernel.c -o after_kernel.o 2>>hdr.err; }
 fi
 if [ ! -s hdr.err ]; then
-	ok "fuse_famfs.h is installed and self-contained (C99 pedantic, C++, after a <linux/fuse.h> without famfs)"
+	ok "fuse_famfs.h is installed, self-contained and defines FUSE_DEV_IOC_DAXDEV_OPEN (C99 pedantic, C++, after a <linux/fuse.h> without famfs)"
 else
 	not_ok "fuse_famfs.h: $prefix/include/fuse3/fuse_famfs.h is missing or does not compile alone" hdr.err
 fi
@@ -102,11 +102,12 @@ else
 fi
 
 if [ -x server ]; then
-	sym=$(nm -D --undefined-only server 2>/dev/null | grep -E 'fuse_(reply_daxdev|reply_fmap|famfs_fmap_check)@' | awk '{ print $NF }' | sort | tr '\n' ' ')
+	# fuse_daxdev_open: the installed fuse_famfs.h has FUSE_DEV_IOC_DAXDEV_OPEN
+	sym=$(nm -D --undefined-only server 2>/dev/null | grep -E 'fuse_(reply_daxdev|reply_fmap|famfs_fmap_check|daxdev_open)@' | awk '{ print $NF }' | sort | tr '\n' ' ')
 	lib=$(ldd server 2>/dev/null | awk '$1 ~ /^libfuse3\.so/ { print $3 }')
-	if [ "$(echo $sym)" = "fuse_famfs_fmap_check@FUSE_3.18.famfs fuse_reply_daxdev@FUSE_3.18.famfs fuse_reply_fmap@FUSE_3.18.famfs" ] &&
+	if [ "$(echo $sym)" = "fuse_daxdev_open@FUSE_3.18.famfs fuse_famfs_fmap_check@FUSE_3.18.famfs fuse_reply_daxdev@FUSE_3.18.famfs fuse_reply_fmap@FUSE_3.18.famfs" ] &&
 		[ -n "$lib" ] && [ "$(dirname "$lib")" = "$libdir" ]; then
-		ok "famfs server binds the famfs symbols at version FUSE_3.18.famfs, from $lib"
+		ok "famfs server binds the famfs symbols, fuse_daxdev_open() (under #ifdef FUSE_DEV_IOC_DAXDEV_OPEN) included, at version FUSE_3.18.famfs, from $lib"
 	else
 		echo "symbols: $sym; libfuse3: $lib" >sym.log
 		not_ok "famfs server: famfs symbols or library not as expected" sym.log

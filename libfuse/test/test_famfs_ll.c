@@ -3,10 +3,14 @@
 
   Host test of the famfs protocol (FUSE_CAP_DAX_FMAP) in the low-level
   library: INIT negotiation, FUSE_GET_FMAP and FUSE_GET_DAXDEV dispatch on
-  every transport, fuse_reply_fmap(), fuse_reply_daxdev() and
-  fuse_famfs_fmap_check().  No kernel
-  is involved: raw requests are fed to a session whose replies go to a
-  socket, and the reply bytes and the calls made are checked.  Prints TAP.
+  every transport, fuse_reply_fmap() (maps of any size, and the header-only
+  reply that asks for a larger buffer), fuse_reply_daxdev(),
+  fuse_daxdev_open() and fuse_famfs_fmap_check().  No kernel is involved:
+  raw requests are fed to a session whose replies go to a socket (or, for
+  replies larger than a socket takes, a memory file), and the reply bytes
+  and the calls made are checked.  The ioctl of fuse_daxdev_open() reaches
+  the socket, which refuses it, or a stand-in for the kernel that records
+  it.  Prints TAP.
 
   fuse_famfs_fmap_check() is also checked against a model of the kernel's
   rules written here (model_accepts()) on generated maps: valid maps and
@@ -34,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,7 +66,14 @@ static void ok(int cond, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* What the filesystem saw and how it answers                          */
 
-enum fmap_answer { ANSWER_FMAP, ANSWER_BAD_FMAP, ANSWER_BUF, ANSWER_DAXDEV };
+enum fmap_answer {
+	ANSWER_FMAP,
+	ANSWER_BAD_FMAP,
+	ANSWER_BUF,
+	ANSWER_DAXDEV,
+	/* fuse_daxdev_open(open_fd, open_index), then fuse_reply_fmap() */
+	ANSWER_DAXDEV_OPEN,
+};
 
 static struct {
 	/* init */
@@ -80,6 +93,7 @@ static struct {
 	size_t fmap_size;
 	enum fmap_answer fmap_answer;
 	int reply_ret;
+	int open_fd, open_index, open_ret;
 	/* get_daxdev */
 	int daxdev_calls;
 	int daxdev_index;
@@ -91,7 +105,7 @@ static struct {
 	int exit_after;
 } st;
 
-static unsigned char map_buf[FAMFS_FMAP_MAX + 64];
+static unsigned char map_buf[FUSE_FAMFS_FMAP_MAX_SIZE + 64];
 static size_t map_len;
 
 static void t_init(void *userdata, struct fuse_conn_info *conn)
@@ -117,6 +131,9 @@ static void t_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 	st.fmap_ino = ino;
 	st.fmap_size = size;
 	switch (st.fmap_answer) {
+	case ANSWER_DAXDEV_OPEN:
+		st.open_ret = fuse_daxdev_open(req, st.open_fd, st.open_index);
+		/* fall through */
 	case ANSWER_FMAP:
 	case ANSWER_BAD_FMAP:
 		st.reply_ret = fuse_reply_fmap(req, map_buf, map_len);
@@ -499,6 +516,70 @@ static size_t m_nextents33(void)
 {
 	return simple_map(33, 2 * MiB, 2 * MiB);
 }
+static size_t m_iext33(void)
+{
+	return iext_map(33, 2, 2 * MiB, 4 * MiB, 2 * MiB, 33 * 4 * MiB);
+}
+static size_t m_simple100k(void)
+{
+	return simple_map(100000, 2 * MiB, 100000 * 2 * MiB);
+}
+static size_t m_simple100k_overlap(void)
+{
+	size_t len = m_simple100k();
+
+	/* the last extent on the second one: both on device 1 */
+	SE(99999)->se_offset = SE(1)->se_offset;
+	return len;
+}
+/* The most simple extents FUSE_FAMFS_FMAP_MAX_SIZE holds, zero padded */
+#define MAX_SIMPLE ((FUSE_FAMFS_FMAP_MAX_SIZE - 32) / 24)
+static size_t m_simple_max(void)
+{
+	simple_map(MAX_SIMPLE, 2 * MiB, 2 * MiB);
+	return FUSE_FAMFS_FMAP_MAX_SIZE;
+}
+static size_t m_fmap_size(void)
+{
+	size_t len = m_simple32();
+
+	HDR->fmap_size = len;
+	return len;
+}
+static size_t m_fmap_size_plus1(void)
+{
+	size_t len = m_fmap_size();
+
+	HDR->fmap_size = len + 1;
+	return len;
+}
+static size_t m_fmap_size_minus1(void)
+{
+	size_t len = m_fmap_size();
+
+	HDR->fmap_size = len - 1;
+	return len;
+}
+static size_t m_fmap_size_zeros(void)
+{
+	size_t len = m_trailing_zeros();
+
+	HDR->fmap_size = len;
+	return len;
+}
+static size_t m_fmap_size_no_zeros(void)
+{
+	size_t len = m_trailing_zeros();
+
+	HDR->fmap_size = len - 100;
+	return len;
+}
+static size_t m_header_only(void)
+{
+	/* what fuse_reply_fmap() sends when the map does not fit */
+	HDR->fmap_size = m_simple32();
+	return sizeof(*HDR);
+}
 static size_t m_nextents_huge(void)
 {
 	size_t len = m_simple1();
@@ -538,14 +619,14 @@ static size_t m_len_unaligned(void)
 {
 	return simple_map(1, 3 * MiB, 3 * MiB);
 }
-static size_t m_devindex23(void)
+static size_t m_devindex_last(void)
 {
 	size_t len = m_simple1();
 
 	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS - 1;
 	return len;
 }
-static size_t m_devindex24(void)
+static size_t m_devindex_max(void)
 {
 	size_t len = m_simple1();
 
@@ -640,15 +721,18 @@ static size_t m_iext_truncated(void)
 }
 static size_t m_too_long(void)
 {
-	memset(map_buf, 0, sizeof(map_buf));
 	simple_map(1, 2 * MiB, 2 * MiB);
-	return FAMFS_FMAP_MAX + 1;
+	return FUSE_FAMFS_FMAP_MAX_SIZE + 1;
 }
 static size_t m_max_len(void)
 {
-	memset(map_buf, 0, sizeof(map_buf));
 	simple_map(1, 2 * MiB, 2 * MiB);
-	return FAMFS_FMAP_MAX;
+	return FUSE_FAMFS_FMAP_MAX_SIZE;
+}
+static size_t m_first_max_len(void)
+{
+	simple_map(1, 2 * MiB, 2 * MiB);
+	return FAMFS_FMAP_MAX + 1;
 }
 
 /* The kernel's MAX_LFS_FILESIZE (64-bit) */
@@ -777,28 +861,44 @@ static const struct map_case map_cases[] = {
 	{ "simple, file size not a multiple of 2 MiB", m_simple_partial, 0 },
 	{ "simple, empty file", m_simple_empty_file, 0 },
 	{ "simple, 32 extents", m_simple32, 0 },
+	{ "simple, 33 extents", m_nextents33, 0 },
+	{ "simple, 100,000 extents", m_simple100k, 0 },
+	{ "simple, 699,049 extents in FUSE_FAMFS_FMAP_MAX_SIZE bytes",
+	  m_simple_max, 0 },
 	{ "simple, offset 0", m_offset_zero, 0 },
-	{ "simple, device index 23", m_devindex23, 0 },
+	{ "simple, device index 63", m_devindex_last, 0 },
 	{ "file type LOG", m_file_type, 0 },
 	{ "interleaved, 2 strips, partial last chunk", m_iext, 0 },
 	{ "interleaved, strips just long enough", m_iext_exact, 0 },
 	{ "interleaved, 32 x 32 strips (25376 bytes)", m_iext_max, 0 },
 	{ "interleaved, strips longer than needed", m_iext_long_strips, 0 },
+	{ "interleaved, 33 extents", m_iext33, 0 },
 	{ "trailing zero bytes", m_trailing_zeros, 0 },
-	{ "FAMFS_FMAP_MAX bytes with zero padding", m_max_len, 0 },
+	{ "FAMFS_FMAP_MAX + 1 bytes with zero padding", m_first_max_len, 0 },
+	{ "FUSE_FAMFS_FMAP_MAX_SIZE bytes with zero padding", m_max_len, 0 },
+	{ "fmap_size the size of the map", m_fmap_size, 0 },
+	{ "fmap_size the size of the map with its trailing zeros",
+	  m_fmap_size_zeros, 0 },
+	{ "fmap_size one more than the map", m_fmap_size_plus1, -EINVAL },
+	{ "fmap_size one less than the map", m_fmap_size_minus1, -EINVAL },
+	{ "fmap_size without the trailing zeros", m_fmap_size_no_zeros,
+	  -EINVAL },
+	{ "the header alone, fmap_size set (asks for a larger buffer)",
+	  m_header_only, -EINVAL },
+	{ "simple, 100,000 extents, the last overlaps another",
+	  m_simple100k_overlap, -EINVAL },
 	{ "trailing garbage", m_trailing_garbage, -EINVAL },
 	{ "version 2", m_version, -EINVAL },
 	{ "unknown file type", m_file_type_bad, -EINVAL },
 	{ "unknown extent type", m_ext_type, -EINVAL },
 	{ "0 extents", m_nextents0, -EINVAL },
-	{ "33 extents", m_nextents33, -EINVAL },
 	{ "2^32-1 extents", m_nextents_huge, -EINVAL },
 	{ "buffer shorter than the counts", m_short, -EINVAL },
 	{ "buffer shorter than the header", m_no_header, -EINVAL },
 	{ "offset not 2 MiB aligned", m_offset_unaligned, -EINVAL },
 	{ "length 0", m_len_zero, -EINVAL },
 	{ "length not 2 MiB aligned", m_len_unaligned, -EINVAL },
-	{ "device index 24", m_devindex24, -EINVAL },
+	{ "device index 64", m_devindex_max, -EINVAL },
 	{ "extents do not cover the file", m_uncovered, -EINVAL },
 	{ "offset + length overflows", m_ext_overflow, -EINVAL },
 	{ "sum of lengths overflows", m_sum_overflow, -EINVAL },
@@ -813,7 +913,7 @@ static const struct map_case map_cases[] = {
 	{ "interleaved, first strip too short", m_strip_short0, -EINVAL },
 	{ "interleaved, strip offset not aligned", m_strip_unaligned, -EINVAL },
 	{ "interleaved, reply ends in the strips", m_iext_truncated, -EINVAL },
-	{ "longer than FAMFS_FMAP_MAX", m_too_long, -ERANGE },
+	{ "FUSE_FAMFS_FMAP_MAX_SIZE + 1 bytes", m_too_long, -EFBIG },
 	{ "file size MAX_LFS_FILESIZE", m_size_max_lfs, 0 },
 	{ "file size MAX_LFS_FILESIZE + 1", m_size_max_lfs_1, -EINVAL },
 	{ "file size 2^64-1", m_size_max, -EINVAL },
@@ -851,7 +951,9 @@ static void test_fmap_check(void)
 	}
 	ok(fuse_famfs_fmap_check(NULL, 0) == -EINVAL,
 	   "fuse_famfs_fmap_check: NULL buffer");
-	ok(m_iext_max() == 25376, "largest valid map is 25376 bytes");
+	ok(FUSE_FAMFS_FMAP_MAX_SIZE == 16 * MiB && MAX_SIMPLE == 699049,
+	   "FUSE_FAMFS_FMAP_MAX_SIZE is 16 MiB: %zu simple extents",
+	   (size_t)MAX_SIMPLE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -954,10 +1056,11 @@ static void test_init_mixed(void)
 static void test_get_fmap(enum transport t)
 {
 	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	struct fuse_famfs_fmap_header want;
 	unsigned char longer[16] = { 0 };
 	const char *tn = tname[t];
 	size_t len = 0;
-	int err;
+	int err, calls;
 
 	session_new(&famfs_ops, sizeof(famfs_ops));
 	st.want_dax = 1;
@@ -999,8 +1102,16 @@ static void test_get_fmap(enum transport t)
 	   tn, map_len);
 	gin.size = map_len - 1;
 	err = call(t, FUSE_GET_FMAP, 47, &gin, sizeof(gin), &len);
+	memcpy(&want, map_buf, sizeof(want));
+	want.fmap_size = map_len;
+	ok(err == 0 && len == sizeof(want) &&
+		   !memcmp(rep.data, &want, sizeof(want)) && st.reply_ret == 0,
+	   "%s: fuse_reply_fmap: map one byte larger than offered -> the header alone, fmap_size %zu",
+	   tn, map_len);
+	gin.size = sizeof(want) - 1;
+	err = call(t, FUSE_GET_FMAP, 47, &gin, sizeof(gin), &len);
 	ok(err == -EIO && st.reply_ret == -ERANGE,
-	   "%s: fuse_reply_fmap: map one byte longer than offered -> kernel gets EIO, caller -ERANGE",
+	   "%s: fuse_reply_fmap: less than a header offered -> kernel gets EIO, caller -ERANGE",
 	   tn);
 
 	gin.size = FAMFS_FMAP_MAX;
@@ -1012,15 +1123,16 @@ static void test_get_fmap(enum transport t)
 
 	/* the input is what was received, whatever the header says */
 	if (t != T_URING) {
+		calls = st.fmap_calls;
 		hdr_len = sizeof(struct fuse_in_header) + sizeof(gin);
 		err = call(t, FUSE_GET_FMAP, 50, &gin, 4, NULL);
-		ok(err == -EINVAL && st.fmap_calls == 6,
+		ok(err == -EINVAL && st.fmap_calls == calls,
 		   "%s: GET_FMAP, header says 8 bytes of input, 4 received -> EINVAL, op not called: %d",
 		   tn, err);
 		hdr_len = sizeof(struct fuse_in_header);
 		gin.size = 12345;
 		call(t, FUSE_GET_FMAP, 51, &gin, sizeof(gin), NULL);
-		ok(st.fmap_calls == 7 && st.fmap_size == 12345,
+		ok(st.fmap_calls == calls + 1 && st.fmap_size == 12345,
 		   "%s: GET_FMAP, header says no input, 8 bytes received -> size %zu from the input",
 		   tn, st.fmap_size);
 		hdr_len = 0;
@@ -1227,6 +1339,267 @@ static void test_reply_daxdev(enum transport t)
 }
 
 /* ------------------------------------------------------------------ */
+/* Large maps                                                           */
+
+/*
+ * GET_FMAP (dev read) offering @size, the reply written to a temporary file:
+ * a socket takes no message that large.  Returns the reply's error, or 2 for
+ * a malformed reply; the payload in *out (to be freed), its length in
+ * *outlen.
+ */
+static int big_call(uint64_t nodeid, uint32_t size, unsigned char **out,
+		    size_t *outlen)
+{
+	struct fuse_getxattr_in gin = { .size = size };
+	unsigned char req[sizeof(struct fuse_in_header) + sizeof(gin)];
+	struct fuse_out_header h;
+	FILE *f = tmpfile();
+	int sock = se->fd, fd;
+	off_t n;
+
+	*out = NULL;
+	*outlen = 0;
+	if (!f) {
+		perror("tmpfile");
+		exit(1);
+	}
+	fd = fileno(f);
+	se->fd = fd;
+	process(T_MEM, req,
+		request(req, FUSE_GET_FMAP, nodeid, &gin, sizeof(gin)));
+	se->fd = sock;
+	n = lseek(fd, 0, SEEK_END);
+	if (n < (off_t)sizeof(h) ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.len != n) {
+		fclose(f);
+		return 2;
+	}
+	*outlen = n - sizeof(h);
+	*out = malloc(*outlen + 1);
+	if (!*out || pread(fd, *out, *outlen, sizeof(h)) != (ssize_t)*outlen) {
+		fclose(f);
+		return 2;
+	}
+	fclose(f);
+	return h.error;
+}
+
+/*
+ * fuse_reply_fmap() with maps larger than the first buffer the kernel
+ * offers: the header alone with fmap_size, then the whole map when the
+ * kernel offers that much.
+ */
+static void test_large_fmap(void)
+{
+	struct fuse_famfs_fmap_header want;
+	unsigned char *out;
+	size_t len;
+	int err;
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	init(FUSE_DAX_FMAP, 1);
+
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_simple100k();
+	memcpy(&want, map_buf, sizeof(want));
+	want.fmap_size = map_len;
+	err = big_call(2, FAMFS_FMAP_MAX, &out, &len);
+	ok(err == 0 && st.reply_ret == 0 && len == sizeof(want) &&
+		   !memcmp(out, &want, sizeof(want)),
+	   "large map: 100,000 extents (%zu bytes), %d offered -> the header alone (%zu bytes), fmap_size the map's size, the rest as built",
+	   map_len, FAMFS_FMAP_MAX, len);
+	free(out);
+	err = big_call(2, map_len - 1, &out, &len);
+	ok(err == 0 && len == sizeof(want) && !memcmp(out, &want, sizeof(want)),
+	   "large map: one byte less than the map offered -> the header alone");
+	free(out);
+	err = big_call(2, map_len, &out, &len);
+	ok(err == 0 && st.reply_ret == 0 && len == map_len &&
+		   !memcmp(out, map_buf, map_len) && !HDR->fmap_size,
+	   "large map: the map's size offered -> the map, %zu bytes, as built (fmap_size 0)",
+	   len);
+	free(out);
+
+	HDR->fmap_size = map_len;
+	err = big_call(2, map_len, &out, &len);
+	ok(err == 0 && len == map_len && !memcmp(out, map_buf, map_len),
+	   "large map: a map with fmap_size set is sent as built");
+	free(out);
+	HDR->fmap_size = map_len - 24;
+	err = big_call(2, map_len, &out, &len);
+	ok(err == -EIO && st.reply_ret == -EINVAL && !len,
+	   "large map: fmap_size not the map's size -> kernel gets EIO, caller -EINVAL");
+	free(out);
+
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_simple_max();
+	err = big_call(3, FUSE_FAMFS_FMAP_MAX_SIZE, &out, &len);
+	ok(err == 0 && st.reply_ret == 0 && len == map_len &&
+		   !memcmp(out, map_buf, map_len),
+	   "large map: %zu extents in FUSE_FAMFS_FMAP_MAX_SIZE bytes, all offered -> sent",
+	   (size_t)MAX_SIMPLE);
+	free(out);
+
+	map_len = m_too_long();
+	err = big_call(4, FUSE_FAMFS_FMAP_MAX_SIZE, &out, &len);
+	ok(err == -EFBIG && st.reply_ret == -EFBIG && !len,
+	   "large map: FUSE_FAMFS_FMAP_MAX_SIZE + 1 bytes -> kernel and caller get EFBIG: %d, %d",
+	   err, st.reply_ret);
+	free(out);
+	err = big_call(4, FAMFS_FMAP_MAX, &out, &len);
+	ok(err == -EFBIG && st.reply_ret == -EFBIG && !len,
+	   "large map: FUSE_FAMFS_FMAP_MAX_SIZE + 1 bytes, less offered -> EFBIG, no header");
+	free(out);
+	session_end();
+}
+
+/* ------------------------------------------------------------------ */
+/* fuse_daxdev_open()                                                   */
+
+/*
+ * A stand-in for the kernel's side of the ioctl: while fake_ioctl.on, the
+ * ioctls libfuse makes land here and are recorded, and fail with
+ * fake_ioctl.err if it is set.  Otherwise they go to the kernel.
+ */
+static struct {
+	bool on;
+	int err;
+	int calls;
+	int fd;
+	unsigned long request;
+	unsigned char arg[16];
+} fake_ioctl;
+
+int ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!fake_ioctl.on)
+		return (int)syscall(SYS_ioctl, fd, request, arg);
+	fake_ioctl.calls++;
+	fake_ioctl.fd = fd;
+	fake_ioctl.request = request;
+	memcpy(fake_ioctl.arg, arg, sizeof(fake_ioctl.arg));
+	if (fake_ioctl.err) {
+		errno = fake_ioctl.err;
+		return -1;
+	}
+	return 0;
+}
+
+/* fuse_daxdev_open(@fd, @index) in get_fmap, then the map */
+static int daxdev_open_call(int fd, int index)
+{
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	size_t len = 0;
+	int err;
+
+	st.fmap_answer = ANSWER_DAXDEV_OPEN;
+	st.open_fd = fd;
+	st.open_index = index;
+	st.open_ret = 12345;
+	err = call(T_MEM, FUSE_GET_FMAP, 2, &gin, sizeof(gin), &len);
+	if (err || len != map_len)
+		return 12345;
+	return st.open_ret;
+}
+
+static void test_daxdev_open(void)
+{
+	static const struct {
+		int err;
+		const char *what;
+	} errs[] = {
+		{ EINVAL, "flags or index out of range" },
+		{ EBADF, "bad fd" },
+		{ ENODEV, "not a devdax bound to fsdev_dax" },
+		{ EPERM, "no CAP_SYS_RAWIO" },
+		{ EOPNOTSUPP, "connection without famfs" },
+		{ EBUSY, "index taken by another device" },
+		{ ENOTTY, "kernel without the ioctl" },
+	};
+	/* The kernel's _IOW(229, 4, struct fuse_backing_map), spelled out */
+	const unsigned long want_req = _IOC(_IOC_WRITE, 229, 4, 16);
+	unsigned char want[16] = { 0 };
+	int32_t fd = 1234;
+	uint64_t index = FUSE_FAMFS_MAX_DAXDEVS - 1;
+	struct fuse_chan *ch;
+	struct fuse_buf buf;
+	unsigned char req[sizeof(struct fuse_in_header) +
+			  sizeof(struct fuse_getxattr_in)];
+	struct fuse_getxattr_in gin = { .size = FAMFS_FMAP_MAX };
+	size_t i;
+	int ret, sv[2];
+
+	session_new(&famfs_ops, sizeof(famfs_ops));
+	st.want_dax = 1;
+	init(FUSE_DAX_FMAP, 1);
+	memset(map_buf, 0, sizeof(map_buf));
+	map_len = m_simple1();
+
+	/* the session's fd is a socket: the kernel refuses the ioctl */
+	ret = daxdev_open_call(0, 0);
+	ok(ret == -ENOTTY,
+	   "fuse_daxdev_open on a socket (no such ioctl) -> -ENOTTY, map still sent: %d",
+	   ret);
+
+	fake_ioctl.on = true;
+	ret = daxdev_open_call(fd, index);
+	memcpy(want, &fd, sizeof(fd));
+	memcpy(want + 8, &index, sizeof(index));
+	ok(ret == 1 && fake_ioctl.calls == 1 && fake_ioctl.fd == se->fd &&
+		   fake_ioctl.request == want_req &&
+		   fake_ioctl.request == FUSE_DEV_IOC_DAXDEV_OPEN &&
+		   !memcmp(fake_ioctl.arg, want, sizeof(want)),
+	   "fuse_daxdev_open(fd %d, index %llu): ioctl %#lx on the session's fd, struct fuse_backing_map { fd, flags 0, daxdev_index }, returns %d",
+	   fd, (unsigned long long)index, fake_ioctl.request, ret);
+	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		fake_ioctl.err = errs[i].err;
+		ret = daxdev_open_call(fd, 0);
+		ok(ret == -errs[i].err,
+		   "fuse_daxdev_open: kernel says %s (%s) -> %d", errs[i].what,
+		   strerror(errs[i].err), ret);
+	}
+	fake_ioctl.err = 0;
+	fake_ioctl.calls = 0;
+	ret = daxdev_open_call(fd, -1);
+	ok(ret == -EINVAL && !fake_ioctl.calls,
+	   "fuse_daxdev_open: negative index -> -EINVAL, no ioctl: %d", ret);
+
+	/* a request that came on a cloned fd: the ioctl goes there */
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) {
+		perror("socketpair");
+		exit(1);
+	}
+	ch = calloc(1, sizeof(*ch));
+	ch->fd = sv[0];
+	ch->ctr = 1;
+	pthread_mutex_init(&ch->lock, NULL);
+	st.open_fd = fd;
+	st.open_index = 0;
+	st.open_ret = 12345;
+	buf = (struct fuse_buf){
+		.size = request(req, FUSE_GET_FMAP, 2, &gin, sizeof(gin)),
+		.mem = req,
+	};
+	fuse_session_process_buf_internal(se, &buf, ch);
+	ok(st.open_ret == 1 && fake_ioctl.fd == sv[0] &&
+		   recv(sv[1], &rep, sizeof(rep), MSG_DONTWAIT) ==
+			   (ssize_t)(sizeof(rep.h) + map_len),
+	   "fuse_daxdev_open: request on a cloned fd -> ioctl on that fd (%d), reply there too",
+	   fake_ioctl.fd);
+	fuse_chan_put(ch); /* closes sv[0] */
+	close(sv[1]);
+	fake_ioctl.on = false;
+	session_end();
+}
+
+/* ------------------------------------------------------------------ */
 /* The session loops, reading requests from the socket                  */
 
 static void *loop_thread(void *arg)
@@ -1387,26 +1760,31 @@ static int m_range_ok(const unsigned char *p, struct m_range *r)
 	r->dev = get32(p);
 	r->off = get64(p + 8);
 	r->len = get64(p + 16);
-	return r->dev < 24 && r->len && !(r->off % M_2M) && !(r->len % M_2M) &&
+	return r->dev < 64 && r->len && !(r->off % M_2M) && !(r->len % M_2M) &&
 	       r->off <= UINT64_MAX - r->len;
 }
 
+/* The fuzzed maps: FZ_SIZE bytes at most, and room to grow */
+#define FZ_SIZE (128 * 1024)
+#define FZ_RANGES (FZ_SIZE / M_EXT)
+
 static int model_accepts(const unsigned char *b, size_t len)
 {
-	static struct m_range r[32 * 32];
+	static struct m_range r[FZ_RANGES + 8];
 	uint64_t size, covered = 0, chunk, nbytes;
-	uint32_t ext_type, n, nstrips, e, j, k;
+	uint32_t ext_type, n, fmap_size, nstrips, e, j, k;
 	unsigned int nr = 0;
 	size_t off = M_HDR;
 
-	/* The kernel's reply buffer is FAMFS_FMAP_MAX bytes. */
-	if (len > FAMFS_FMAP_MAX || len < M_HDR)
+	/* The kernel asks for 16 MiB at most. */
+	if (len > 16 * MiB || len < M_HDR)
 		return 0;
 	ext_type = get32(b + 4);
 	n = get32(b + 8);
+	fmap_size = get32(b + 12);
 	size = get64(b + 16);
-	if (b[0] > 2 || get16(b + 2) != 1 || ext_type > 1 || !n || n > 32 ||
-	    size > MAX_LFS)
+	if (b[0] > 2 || get16(b + 2) != 1 || ext_type > 1 || !n ||
+	    (fmap_size && fmap_size != len) || size > MAX_LFS)
 		return 0;
 	for (e = 0; e < n; e++) {
 		if (ext_type == 0) {
@@ -1489,20 +1867,33 @@ static uint32_t some_count(void)
 	}
 }
 
+/*
+ * A count of extents: as some_count() mostly, sometimes more than 32, now
+ * and then (simple extents only) thousands.
+ */
+static uint32_t some_nextents(int interleave)
+{
+	if (below(32) == 0)
+		return 33 + below(200);
+	if (!interleave && below(512) == 0)
+		return 1000 + below(4000);
+	return some_count();
+}
+
 static union {
 	uint64_t align;
-	unsigned char b[FAMFS_FMAP_MAX + 4096];
+	unsigned char b[FZ_SIZE + 4096];
 } fz;
-static size_t fz_ranges[32 * 32]; /* offsets of the simple extents/strips */
-static size_t fz_iexts[32];
+static size_t fz_ranges[FZ_RANGES]; /* offsets of the simple extents/strips */
+static size_t fz_iexts[FZ_RANGES];
 static unsigned int fz_nranges, fz_niexts;
 
 /* Where the next range goes on each device: valid maps do not overlap. */
-static uint64_t fz_cursor[24];
+static uint64_t fz_cursor[64];
 
 static void fz_range(size_t off, uint64_t minlen)
 {
-	uint32_t dev = below(3) ? below(4) : below(24);
+	uint32_t dev = below(3) ? below(4) : below(64);
 	uint64_t len = (minlen + M_2M - 1) / M_2M * M_2M;
 
 	if (!len)
@@ -1520,14 +1911,14 @@ static void fz_range(size_t off, uint64_t minlen)
 static size_t fz_valid(void)
 {
 	int interleave = below(2);
-	uint32_t n = some_count(), e, j, nstrips;
+	uint32_t n = some_nextents(interleave), e, j, nstrips;
 	uint64_t covered = 0, nbytes, chunk, size;
 	size_t off = M_HDR;
 
 	memset(fz.b, 0, sizeof(fz.b));
 	memset(fz_cursor, 0, sizeof(fz_cursor));
 	if (below(8) == 0) /* far up the device */
-		for (j = 0; j < 24; j++)
+		for (j = 0; j < 64; j++)
 			fz_cursor[j] = (1ULL << 62) + below(1024) * M_2M;
 	fz_nranges = fz_niexts = 0;
 	fz.b[0] = below(3);
@@ -1557,7 +1948,8 @@ static size_t fz_valid(void)
 			off += M_EXT;
 			continue;
 		}
-		nstrips = some_count();
+		/* many extents have few strips: the map fits in FZ_SIZE */
+		nstrips = n > 32 ? 1 + below(4) : some_count();
 		chunk = M_2M * (1 + below(3));
 		nbytes = 1 + below(nstrips * chunk * 3);
 		if (e != n - 1 || below(2))
@@ -1582,6 +1974,8 @@ static size_t fz_valid(void)
 		size = below(covered + 1);
 	}
 	set64(fz.b + 16, size);
+	if (below(4) == 0)
+		set32(fz.b + 12, off); /* fmap_size, else 0 */
 	return off;
 }
 
@@ -1613,8 +2007,9 @@ static uint64_t boundary64(void)
 static uint32_t boundary32(void)
 {
 	static const uint32_t v[] = {
-		0,  1,	      2,    23,	      24,	  31,	      32,
-		33, M_2M - 1, M_2M, M_2M + 1, 0xffe00000, 0x7fffffff, 0xffffffff
+		0,	  1,	      2,	  23,	     24,       31,
+		32,	  33,	      63,	  64,	     M_2M - 1, M_2M,
+		M_2M + 1, 0xffe00000, 0x7fffffff, 0xffffffff
 	};
 
 	return below(4) ? v[below(sizeof(v) / sizeof(v[0]))] : (uint32_t)rnd();
@@ -1628,7 +2023,7 @@ static void fz_mutate(size_t *len)
 	size_t ie = fz_niexts ? fz_iexts[below(fz_niexts)] : M_HDR;
 	uint64_t v;
 
-	switch (below(20)) {
+	switch (below(21)) {
 	case 0: /* file size */
 		set64(fz.b + 16, below(2) ? boundary64() :
 					    get64(fz.b + 16) + below(3) - 1);
@@ -1718,7 +2113,6 @@ static void fz_mutate(size_t *len)
 		break;
 	case 15: /* reserved fields */
 		fz.b[1] = rnd();
-		set32(fz.b + 12, rnd());
 		set64(fz.b + 24, rnd());
 		set32(fz.b + r + 4, rnd());
 		set64(fz.b + ie + 16, rnd());
@@ -1734,6 +2128,22 @@ static void fz_mutate(size_t *len)
 		v = UINT64_MAX & ~(M_2M - 1);
 		set64(fz.b + r + 8, v - below(4) * M_2M);
 		break;
+	case 19: /* fmap_size */
+		switch (below(4)) {
+		case 0:
+			v = 0;
+			break;
+		case 1:
+			v = *len;
+			break;
+		case 2:
+			v = *len + below(3) - 1;
+			break;
+		default:
+			v = below(2) ? M_HDR : boundary32();
+		}
+		set32(fz.b + 12, v);
+		break;
 	default: /* the same range twice */
 		memcpy(fz.b + r, fz.b + o, M_EXT);
 	}
@@ -1744,6 +2154,7 @@ static void test_fmap_fuzz(void)
 	const char *e = getenv("FAMFS_FUZZ_SEED");
 	const char *c = getenv("FAMFS_FUZZ_MAPS");
 	uint64_t seed, maps, i, acc = 0, rej = 0, diff = 0, mutated = 0;
+	uint64_t many = 0;
 	size_t len;
 	int want, got, m;
 
@@ -1757,6 +2168,7 @@ static void test_fmap_fuzz(void)
 	fflush(stdout); /* kept if the run crashes */
 	for (i = 0; i < maps; i++) {
 		len = fz_valid();
+		many += get32(fz.b + 8) > 32;
 		m = below(4) ? 1 + below(3) : 0;
 		mutated += !!m;
 		while (m--)
@@ -1776,9 +2188,10 @@ static void test_fmap_fuzz(void)
 	   (unsigned long long)maps, (unsigned long long)acc,
 	   (unsigned long long)rej, (unsigned long long)mutated,
 	   (unsigned long long)diff);
-	ok(maps < 1000 || (acc > maps / 10 && rej > maps / 10),
-	   "fuzz: both sides exercised (%llu accepted, %llu rejected)",
-	   (unsigned long long)acc, (unsigned long long)rej);
+	ok(maps < 1000 || (acc > maps / 10 && rej > maps / 10 && many),
+	   "fuzz: both sides exercised (%llu accepted, %llu rejected), %llu maps of more than 32 extents",
+	   (unsigned long long)acc, (unsigned long long)rej,
+	   (unsigned long long)many);
 }
 
 static void quiet(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -1807,6 +2220,8 @@ int main(void)
 		test_not_negotiated(t);
 		test_missing_ops(t);
 	}
+	test_large_fmap();
+	test_daxdev_open();
 	test_loop(0);
 	test_loop(1);
 	printf("1..%d\n", ntest);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -30,14 +31,12 @@ static void reply(struct srv *s, uint64_t unique, int err, const void *p,
 		.error = -err,
 		.unique = unique,
 	};
-	unsigned char buf[sizeof(oh) + FAMFS_FMAP_MAX + 64];
+	struct iovec iov[] = {
+		{ .iov_base = &oh, .iov_len = sizeof(oh) },
+		{ .iov_base = (void *)p, .iov_len = err ? 0 : len },
+	};
 
-	if (len > sizeof(buf) - sizeof(oh))
-		len = sizeof(buf) - sizeof(oh);
-	memcpy(buf, &oh, sizeof(oh));
-	if (!err && len)
-		memcpy(buf + sizeof(oh), p, len);
-	if (write(s->fd, buf, oh.len) < 0 && errno != ENOENT)
+	if (writev(s->fd, iov, 2) < 0 && errno != ENOENT)
 		;	/* the kernel gave up on the request: nothing to do */
 }
 
@@ -160,8 +159,11 @@ static void do_get_fmap(struct srv *s, struct fuse_in_header *ih, void *arg)
 {
 	struct fuse_getxattr_in *in = arg;
 	struct srv_file *f = file_of(s, ih->nodeid);
+	struct fuse_famfs_fmap_header h;
+	const void *map;
+	size_t len;
+	uint32_t claim;
 
-	(void)in;
 	if (!f) {
 		reply(s, ih->unique, ENOENT, NULL, 0);
 		return;
@@ -173,7 +175,19 @@ static void do_get_fmap(struct srv *s, struct fuse_in_header *ih, void *arg)
 		reply(s, ih->unique, f->fmap_err, NULL, 0);
 		return;
 	}
-	reply(s, ih->unique, 0, f->fmap, f->fmap_len);
+	map = f->big ? f->big : f->fmap;
+	len = f->big ? f->big_len : f->fmap_len;
+	claim = f->fmap_lie ? in->size + 4096 : f->fmap_claim;
+	if (!claim && f->fmap_probe && len > in->size)
+		claim = len;
+	if (claim) {
+		/* the map does not fit: the header alone says how large it is */
+		memcpy(&h, map, sizeof(h));
+		h.fmap_size = claim;
+		reply(s, ih->unique, 0, &h, sizeof(h));
+		return;
+	}
+	reply(s, ih->unique, 0, map, len);
 }
 
 static void do_get_daxdev(struct srv *s, struct fuse_in_header *ih)

@@ -27,6 +27,11 @@ struct srv_file {
 	unsigned char fmap[FAMFS_FMAP_MAX + 64];
 	size_t fmap_len;
 	int fmap_err;		/* reply to GET_FMAP with this errno */
+	const void *big;	/* a map larger than @fmap, @big_len bytes */
+	size_t big_len;
+	bool fmap_probe;	/* a map larger than offered: header alone */
+	uint32_t fmap_claim;	/* always the header alone, saying this size */
+	bool fmap_lie;		/* ... or saying more than was offered */
 	uint64_t fmap_count;	/* GET_FMAP requests seen for this file */
 };
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -153,6 +154,11 @@ static char *fpath(struct srv *s, const char *name)
 
 /* -- A model of the maps: what the kernel must accept, where bytes go ----- */
 
+/* Extents (or strips) a reply of FAMFS_FMAP_MAX bytes can hold */
+#define M_MAX_EXT	(FAMFS_FMAP_MAX / sizeof(struct fuse_famfs_simple_ext))
+#define M_MAX_DEVS	64
+#define M_FMAP_SIZE_MAX	(16U << 20)	/* the largest map the kernel asks for */
+
 struct m_ext {
 	uint32_t dev;
 	uint64_t off, len;
@@ -167,9 +173,9 @@ struct m_iext {
 struct m_map {
 	uint32_t type, n;
 	uint64_t size;
-	uint32_t devs;		/* bit n: device index n is used */
-	struct m_ext se[FUSE_FAMFS_MAX_EXTENTS];
-	struct m_iext ie[FUSE_FAMFS_MAX_EXTENTS];
+	uint64_t devs;		/* bit n: device index n is used */
+	struct m_ext se[M_MAX_EXT];
+	struct m_iext ie[M_MAX_EXT];
 };
 
 /*
@@ -194,7 +200,7 @@ static bool m_ext_bad(const struct m_ext *e)
 {
 	uint64_t end;
 
-	return e->dev >= 24 || !e->len || e->len % M2 || e->off % M2 ||
+	return e->dev >= M_MAX_DEVS || !e->len || e->len % M2 || e->off % M2 ||
 	       __builtin_add_overflow(e->off, e->len, &end);
 }
 
@@ -206,7 +212,7 @@ static bool m_ext_bad(const struct m_ext *e)
  */
 static bool m_overlap(const struct m_map *m)
 {
-	const struct m_ext *r[FUSE_FAMFS_MAX_EXTENTS * FUSE_FAMFS_MAX_STRIPS];
+	const struct m_ext *r[M_MAX_EXT];
 	uint32_t i, j, n = 0;
 
 	for (i = 0; i < m->n; i++) {
@@ -240,10 +246,13 @@ static int m_parse(const unsigned char *b, size_t len, struct m_map *m)
 		return EIO;
 	if (len < sizeof(*h))
 		return EINVAL;
+	/* "does not fit": asked again, the same reply is not what it said */
+	if (h->fmap_size > FAMFS_FMAP_MAX)
+		return h->fmap_size > M_FMAP_SIZE_MAX ? EFBIG : EINVAL;
 	if (h->fmap_version != FAMFS_FMAP_VERSION ||
 	    h->file_type > FUSE_FAMFS_FILE_LOG ||
 	    h->ext_type > FUSE_FAMFS_EXT_INTERLEAVE || !h->nextents ||
-	    h->nextents > FUSE_FAMFS_MAX_EXTENTS || h->file_size > INT64_MAX)
+	    (h->fmap_size && h->fmap_size != len) || h->file_size > INT64_MAX)
 		return EINVAL;
 	m->type = h->ext_type;
 	m->n = h->nextents;
@@ -286,7 +295,7 @@ static int m_parse(const unsigned char *b, size_t len, struct m_map *m)
 			if (m_ext_bad(&m->se[i]) ||
 			    __builtin_add_overflow(covered, m->se[i].len, &covered))
 				return EINVAL;
-			m->devs |= 1U << m->se[i].dev;
+			m->devs |= 1ULL << m->se[i].dev;
 			continue;
 		}
 		if (!m->ie[i].chunk || m->ie[i].chunk % M2 || !m->ie[i].nbytes ||
@@ -297,7 +306,7 @@ static int m_parse(const unsigned char *b, size_t len, struct m_map *m)
 			if (m_ext_bad(&m->ie[i].s[j]) ||
 			    m->ie[i].s[j].len < m_strip_need(&m->ie[i], j))
 				return EINVAL;
-			m->devs |= 1U << m->ie[i].s[j].dev;
+			m->devs |= 1ULL << m->ie[i].s[j].dev;
 		}
 		if (__builtin_add_overflow(covered, m->ie[i].nbytes, &covered))
 			return EINVAL;
@@ -837,7 +846,7 @@ MUT(b_off_unaligned, good_simple, SE(f, 1)->se_offset += 4096)
 MUT(b_len_unaligned, good_simple, SE(f, 0)->se_len -= 4096)
 MUT(b_len0, good_simple, SE(f, 0)->se_len = 0)
 MUT(b_overflow, good_simple, SE(f, 1)->se_offset = ~0ULL - M2 + 1)
-MUT(b_dev24, good_simple, SE(f, 1)->se_devindex = 24)
+MUT(b_dev64, good_simple, SE(f, 1)->se_devindex = 64)
 MUT(b_dev2_31, good_simple, SE(f, 1)->se_devindex = 1U << 31)
 MUT(b_short_cover, good_simple, HDR(f)->file_size = 4 * M2 + 1)
 MUT(b_ie_nstrips0, good_ie, IE(f)->ie_nstrips = 0)
@@ -913,7 +922,7 @@ static const struct bad_fmap bad_fmaps[] = {
 	{ "length not 2 MiB aligned", b_len_unaligned, EINVAL },
 	{ "length 0", b_len0, EINVAL },
 	{ "offset + length overflows", b_overflow, EINVAL },
-	{ "device index 24", b_dev24, EINVAL },
+	{ "device index 64", b_dev64, EINVAL },
 	{ "device index 2^31", b_dev2_31, EINVAL },
 	{ "extents shorter than the file", b_short_cover, EINVAL },
 	{ "interleave nstrips 0", b_ie_nstrips0, EINVAL },
@@ -3052,6 +3061,238 @@ TEST_F(famfs, poison_memory_failure)
 		       ret < 0 ? strerror(errno) : !memcmp(r, w + 2 * 4096, 4096) ?
 		       "the old bytes" : "other bytes");
 	close(fd);
+}
+
+/* -- Devices the server registers: FUSE_DEV_IOC_DAXDEV_OPEN ---------------- */
+
+/* Open @path (NULL: fd -1) and register it at @index: 0 or -errno. */
+static int push_dev(struct srv *s, const char *path, int oflags, uint64_t index,
+		    uint32_t flags)
+{
+	struct fuse_backing_map map = { .flags = flags, .daxdev_index = index };
+	int err = 0;
+
+	map.fd = path ? open(path, oflags | O_CLOEXEC) : -1;
+	if (path && map.fd < 0)
+		return -errno;
+	if (ioctl(s->fd, FUSE_DEV_IOC_DAXDEV_OPEN, &map))
+		err = -errno;
+	if (map.fd >= 0)
+		close(map.fd);
+	return err;
+}
+
+/* A file of one 2 MiB extent at @off on each device, in order. */
+static void per_dev_file(FIXTURE_DATA(famfs) *self, const char *name,
+			 uint64_t off)
+{
+	struct srv_file *f = srv_add_file(self->s, name, self->ndev * M2);
+	int i;
+
+	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, self->ndev, self->ndev * M2);
+	for (i = 0; i < self->ndev; i++)
+		fm_se(f, i, off, M2);
+}
+
+/* Write through @name, then find the bytes at @off of every device. */
+static void expect_per_dev(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(famfs) *self, const char *name,
+			   uint64_t off, unsigned int seed)
+{
+	unsigned char w[8192], d[8192];
+	int fd = open(fpath(self->s, name), O_RDWR);
+	int i;
+
+	ASSERT_GE(fd, 0) TH_LOG("open %s: %s", name, strerror(errno));
+	for (i = 0; i < self->ndev; i++) {
+		pattern(w, sizeof(w), seed + i);
+		ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), i * M2 + 4096));
+		ASSERT_EQ(0, dev_rw(&self->dev[i], off + 4096, d, sizeof(d), false));
+		EXPECT_EQ(0, memcmp(w, d, sizeof(w))) TH_LOG("device %d", i);
+	}
+	close(fd);
+}
+
+/* Registered devices are used as they are: no FUSE_GET_DAXDEV. */
+TEST_F(famfs, daxdev_push)
+{
+	struct srv *s = self->s;
+	int i;
+
+	for (i = 0; i < self->ndev; i++)
+		s->devs[i].err = ENXIO;		/* a pull would fail the open */
+	per_dev_file(self, "p", 90 * M2);
+	ASSERT_EQ(0, srv_mount(s));
+	for (i = 0; i < self->ndev; i++)
+		ASSERT_EQ(0, push_dev(s, self->dev[i].path, O_RDWR, i, 0));
+	expect_per_dev(_metadata, self, "p", 90 * M2, 21);
+	EXPECT_EQ(0, srv_count(s, FUSE_GET_DAXDEV));
+	EXPECT_EQ(1, srv_file(s, "p")->fmap_count);
+}
+
+/* A server that registers device 0 and lets device 1 be pulled. */
+TEST_F(famfs, daxdev_push_and_pull)
+{
+	struct srv *s = self->s;
+
+	if (self->ndev < 2)
+		SKIP(return, "needs a second devdax");
+	s->devs[0].err = ENXIO;
+	per_dev_file(self, "p", 92 * M2);
+	ASSERT_EQ(0, srv_mount(s));
+	ASSERT_EQ(0, push_dev(s, self->dev[0].path, O_RDWR, 0, 0));
+	expect_per_dev(_metadata, self, "p", 92 * M2, 23);
+	EXPECT_EQ(1, srv_count(s, FUSE_GET_DAXDEV));
+}
+
+static int push_unprivileged(struct srv *s, const char *path, uint64_t index)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid)
+		_exit(caps_drop(CAP(CAP_SYS_RAWIO)) ? 100 :
+		      -push_dev(s, path, O_RDWR, index, 0));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -ECHILD;
+	return -WEXITSTATUS(status);
+}
+
+TEST_F(famfs, daxdev_push_refused)
+{
+	struct srv *s = self->s, *plain;
+	const char *dev0 = self->dev[0].path;
+	const char *last = self->dev[self->ndev - 1].path;
+	int reg;
+
+	reg = open("/tmp/famfs-kst-regular", O_RDWR | O_CREAT, 0600);
+	ASSERT_GE(reg, 0);
+	close(reg);
+	per_dev_file(self, "p", 94 * M2);
+	s->devs[0].err = ENXIO;
+	ASSERT_EQ(0, srv_mount(s));
+
+	EXPECT_EQ(-EBADF, push_dev(s, NULL, 0, 0, 0));
+	EXPECT_EQ(-ENODEV, push_dev(s, "/tmp/famfs-kst-regular", O_RDWR, 0, 0));
+	EXPECT_EQ(-ENODEV, push_dev(s, "/dev/null", O_RDWR, 0, 0));
+	EXPECT_EQ(-EBADF, push_dev(s, dev0, O_RDONLY, 0, 0));
+	EXPECT_EQ(-EINVAL, push_dev(s, dev0, O_RDWR, 64, 0));
+	EXPECT_EQ(-EINVAL, push_dev(s, dev0, O_RDWR, 0, 1));
+	EXPECT_EQ(-EPERM, push_unprivileged(s, last, 7));
+	EXPECT_EQ(0, push_dev(s, dev0, O_RDWR, 0, 0));
+	EXPECT_EQ(0, push_dev(s, dev0, O_RDWR, 0, 0)) TH_LOG("same device again");
+	EXPECT_EQ(-EBUSY, push_dev(s, dev0, O_RDWR, 1, 0)) TH_LOG("same device, index 1");
+	if (self->ndev > 1) {
+		EXPECT_EQ(-EBUSY, push_dev(s, last, O_RDWR, 0, 0)) TH_LOG("index 0 taken");
+		/* a devdax bound to device_dax, not fsdev_dax */
+		self->rebind[1] = true;
+		ASSERT_EQ(0, dax_bind(self->dev[1].name, "device_dax"));
+		EXPECT_EQ(-ENODEV, push_dev(s, self->dev[1].path, O_RDWR, 1, 0));
+		ASSERT_EQ(0, dax_bind(self->dev[1].name, "fsdev_dax"));
+		self->rebind[1] = false;
+		EXPECT_EQ(0, push_dev(s, last, O_RDWR, 1, 0));
+	}
+	/* what was refused left nothing behind: the file works */
+	expect_per_dev(_metadata, self, "p", 94 * M2, 25);
+	EXPECT_EQ(0, srv_count(s, FUSE_GET_DAXDEV));
+	unlink("/tmp/famfs-kst-regular");
+
+	/* a connection without famfs */
+	plain = calloc(1, sizeof(*plain));
+	ASSERT_NE(NULL, plain);
+	plain->die_on = SRV_NOP;
+	plain->hang_on = SRV_NOP;
+	plain->no_dax_fmap = true;
+	ASSERT_EQ(0, srv_mount(plain));
+	EXPECT_EQ(-EOPNOTSUPP, push_dev(plain, dev0, O_RDWR, 0, 0));
+	srv_umount(plain);
+	free(plain);
+}
+
+/*
+ * Maps larger than the kernel's first buffer (FAMFS_FMAP_MAX): the server
+ * answers with the header alone, fmap_size saying how large the map is, and
+ * is asked again, once, with that much room.
+ */
+#define BIG_EXTENTS	2000	/* 48,032 bytes of map */
+
+static void *big_map(int ndev, uint64_t base, size_t *len)
+{
+	struct fuse_famfs_fmap_header *h;
+	struct fuse_famfs_simple_ext *se;
+	uint32_t i;
+
+	*len = sizeof(*h) + BIG_EXTENTS * sizeof(*se);
+	h = calloc(1, *len);
+	if (!h)
+		return NULL;
+	h->fmap_version = FAMFS_FMAP_VERSION;
+	h->ext_type = FUSE_FAMFS_EXT_SIMPLE;
+	h->nextents = BIG_EXTENTS;
+	h->file_size = BIG_EXTENTS * M2;
+	h->fmap_size = *len;
+	se = (void *)(h + 1);
+	for (i = 0; i < BIG_EXTENTS; i++) {
+		se[i].se_devindex = i % ndev;
+		se[i].se_offset = base + i / ndev * M2;
+		se[i].se_len = M2;
+	}
+	return h;
+}
+
+TEST_F_TIMEOUT(famfs, fmap_size_probe, 120)
+{
+	uint64_t per_dev = (BIG_EXTENTS + self->ndev - 1) / self->ndev * M2;
+	uint64_t last = BIG_EXTENTS - 1, off;
+	unsigned char w[8192], d[8192];
+	struct srv *s = self->s;
+	struct srv_file *f;
+	void *map;
+	size_t len;
+	int fd;
+
+	if (self->dev[self->ndev - 1].size < per_dev)
+		SKIP(return, "%d devices of %lu MiB: %d extents of 2 MiB need %lu MiB each (run the guest with --size 2048)",
+		     self->ndev, self->dev[0].size >> 20, BIG_EXTENTS, per_dev >> 20);
+	map = big_map(self->ndev, 0, &len);
+	ASSERT_NE(NULL, map);
+	ASSERT_GT(len, FAMFS_FMAP_MAX);
+	f = srv_add_file(s, "big", BIG_EXTENTS * M2);
+	f->big = map;
+	f->big_len = len;
+	f->fmap_probe = true;
+	/* a server that claims more each time it is asked */
+	f = srv_add_file(s, "liar", BIG_EXTENTS * M2);
+	f->big = map;
+	f->big_len = len;
+	f->fmap_lie = true;
+	/* a map larger than the kernel takes */
+	f = srv_add_file(s, "huge", BIG_EXTENTS * M2);
+	f->big = map;
+	f->big_len = len;
+	f->fmap_claim = (16 << 20) + 4096;
+	ASSERT_EQ(0, srv_mount(s));
+
+	fd = open(fpath(s, "big"), O_RDWR);
+	ASSERT_GE(fd, 0) TH_LOG("big: %s", strerror(errno));
+	EXPECT_EQ(2, srv_file(s, "big")->fmap_count);
+	pattern(w, sizeof(w), 27);
+	ASSERT_EQ(sizeof(w), pwrite(fd, w, sizeof(w), last * M2 + 4096));
+	off = last / self->ndev * M2 + 4096;
+	ASSERT_EQ(0, dev_rw(&self->dev[last % self->ndev], off, d, sizeof(d), false));
+	EXPECT_EQ(0, memcmp(w, d, sizeof(w))) TH_LOG("the last extent");
+	close(fd);
+
+	errno = 0;
+	EXPECT_EQ(-1, open(fpath(s, "liar"), O_RDWR));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(2, srv_file(s, "liar")->fmap_count);
+	errno = 0;
+	EXPECT_EQ(-1, open(fpath(s, "huge"), O_RDWR));
+	EXPECT_EQ(EFBIG, errno);
+	EXPECT_EQ(1, srv_file(s, "huge")->fmap_count);
+	srv_umount(s);
+	free(map);
 }
 
 TEST_HARNESS_MAIN
