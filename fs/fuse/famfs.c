@@ -74,9 +74,9 @@ struct famfs_daxdev {
 struct famfs_devtable {
 	refcount_t ref;
 	struct rcu_head rcu;
-	struct mutex pull_lock;
-	struct mutex set_lock;
-	struct mutex files_lock;
+	struct mutex pull_lock;		/* one FUSE_GET_DAXDEV at a time */
+	struct mutex set_lock;		/* one entry set at a time */
+	struct mutex files_lock;	/* protects @files */
 	struct list_head files;
 	const struct cred *cred;
 	struct path root;
@@ -796,6 +796,7 @@ static int famfs_get_daxdevs(struct fuse_mount *fm,
 		err = mutex_lock_killable(&table->pull_lock);
 		if (err)
 			return err;
+		/* Registered while we waited? (famfs_daxdev_set()) */
 		if (!smp_load_acquire(&table->dev[i].dax))
 			err = famfs_get_daxdev(fm, table, i);
 		mutex_unlock(&table->pull_lock);

@@ -46,7 +46,7 @@
 struct daxdev {
 	char name[32];		/* dax0.0 */
 	char path[48];		/* /dev/dax0.0 */
-	char view[256];		/* a file that holds its bytes */
+	unsigned char *view;	/* its bytes, mapped (see dev_rw()) */
 	uint64_t phys, size;
 };
 
@@ -98,39 +98,52 @@ static int find_daxdevs(struct daxdev *d, int max)
 /*
  * Bytes on a device.  fsdev_dax devices cannot be mapped from user space and
  * /dev/mem refuses device memory (STRICT_DEVMEM), so the tests see a device
- * through a view: a file that holds its bytes (under QEMU, the memory
- * backend's file shared into the guest), named in FAMFS_DEV_VIEWS as
+ * through a view: a file to map that holds its bytes (under QEMU, a PCI BAR
+ * of the memory backend's file), named in FAMFS_DEV_VIEWS as
  * "dax0.0=FILE dax1.0=FILE".
  */
 static int dev_rw(const struct daxdev *d, uint64_t off, void *buf, size_t len,
 		  bool write)
 {
-	int fd = open(d->view, write ? O_WRONLY : O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write ? pwrite(fd, buf, len, off) : pread(fd, buf, len, off);
-	close(fd);
-	return n < 0 ? -errno : n == (ssize_t)len ? 0 : -EIO;
+	if (off > d->size || len > d->size - off)
+		return -ERANGE;
+	if (write)
+		memcpy(d->view + off, buf, len);
+	else
+		memcpy(buf, d->view + off, len);
+	return 0;
 }
 
-/* The view of device @d from FAMFS_DEV_VIEWS: 0 if it has one. */
-static int find_view(struct daxdev *d)
+/* Map the view of device @d named in FAMFS_DEV_VIEWS: 0 if it has one. */
+static int map_view(struct daxdev *d)
 {
 	const char *v = getenv("FAMFS_DEV_VIEWS");
 	size_t n = strlen(d->name);
 	struct stat st;
+	char path[256];
+	int fd;
 
 	for (; v && *v; v += strcspn(v, " ")) {
 		v += strspn(v, " ");
-		if (!strncmp(v, d->name, n) && v[n] == '=') {
-			snprintf(d->view, sizeof(d->view), "%.*s",
-				 (int)strcspn(v + n + 1, " "), v + n + 1);
-			if (stat(d->view, &st) || st.st_size < (off_t)d->size)
-				return -1;
-			return 0;
+		if (strncmp(v, d->name, n) || v[n] != '=')
+			continue;
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(v + n + 1, " "),
+			 v + n + 1);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) || st.st_size < (off_t)d->size) {
+			close(fd);
+			return -1;
 		}
+		d->view = mmap(NULL, d->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fd, 0);
+		close(fd);
+		if (d->view == MAP_FAILED) {
+			d->view = NULL;
+			return -1;
+		}
+		return 0;
 	}
 	return -1;
 }
@@ -445,8 +458,8 @@ FIXTURE_SETUP(famfs)
 	if (!self->ndev)
 		SKIP(return, "no device-dax bound to fsdev_dax");
 	for (int i = 0; i < self->ndev; i++)
-		if (find_view(&self->dev[i]))
-			SKIP(return, "no view of %s's bytes to check them: set FAMFS_DEV_VIEWS=\"%s=FILE\" (a file that holds the device's bytes)",
+		if (map_view(&self->dev[i]))
+			SKIP(return, "no view of %s's bytes to check them: set FAMFS_DEV_VIEWS=\"%s=FILE\" (a file to map that holds the device's bytes)",
 			     self->dev[i].name, self->dev[i].name);
 	self->s = calloc(1, sizeof(*self->s));
 	ASSERT_NE(NULL, self->s);
@@ -466,6 +479,9 @@ FIXTURE_TEARDOWN(famfs)
 	if (self->s && self->s->fd > 0)
 		srv_umount(self->s);
 	free(self->s);
+	for (i = 0; i < self->ndev; i++)
+		if (self->dev[i].view)
+			munmap(self->dev[i].view, self->dev[i].size);
 	for (i = 0; i < 2; i++)
 		if (self->rebind[i])
 			dax_bind(self->dev[i].name, "fsdev_dax");
