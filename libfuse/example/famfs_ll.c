@@ -235,6 +235,11 @@ static int add_dev(const char *arg)
 /* Operations                                                         */
 /* ------------------------------------------------------------------ */
 
+static bool is_file(fuse_ino_t ino)
+{
+	return ino >= SIMPLE_INO && ino < NR_INO;
+}
+
 static int famfs_stat(fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -246,7 +251,7 @@ static int famfs_stat(fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (ino >= NR_INO)
+	if (!is_file(ino))
 		return -1;
 	st->st_mode = S_IFREG | 0644;
 	st->st_nlink = 1;
@@ -441,7 +446,7 @@ static void famfs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void famfs_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	(void)size;
-	if (ino == ROOT_INO || ino >= NR_INO) {
+	if (!is_file(ino)) {
 		fuse_reply_err(req, ino == ROOT_INO ? EISDIR : ENOENT);
 		return;
 	}

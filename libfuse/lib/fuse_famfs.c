@@ -2,7 +2,8 @@
   FUSE: Filesystem in Userspace
 
   famfs (FUSE_CAP_DAX_FMAP): the FUSE_GET_FMAP and FUSE_GET_DAXDEV requests,
-  their replies, and a check of famfs maps with the kernel's rules.
+  their replies, a check of famfs maps with the kernel's rules, and the
+  registration of a device by the server (FUSE_DEV_IOC_DAXDEV_OPEN).
 
   This program can be distributed under the terms of the GNU LGPLv2.
   See the file LGPL2.txt
@@ -262,8 +263,12 @@ static int famfs_fmap_check(const void *buf, size_t len, const char **why)
 	}
 	/* Each extent takes at least one struct fuse_famfs_simple_ext */
 	room = c.left / sizeof(struct fuse_famfs_simple_ext);
-	if (!h->nextents || h->nextents > room) {
-		*why = "extent count out of range";
+	if (!h->nextents) {
+		*why = "no extents";
+		return -EINVAL;
+	}
+	if (h->nextents > room) {
+		*why = "reply shorter than its extent count";
 		return -EINVAL;
 	}
 	if (h->file_size > FAMFS_MAX_FILE_SIZE) {

@@ -6,8 +6,8 @@
 # and the same bytes are on the device where the map says.  Then the test
 # server (test/famfs_test_server) serves a manifest, laid out on the
 # devices, and counts the requests that reach it: no READ and no WRITE.
-# The bytes on a device are read from its view ($FAMFS_DEV_VIEWS: the file
-# that holds them, the memory's backing file shared into the guest).
+# The bytes on a device are read from its view ($FAMFS_DEV_VIEWS: a file to
+# mmap(2) that holds them; under QEMU a PCI BAR of the memory's backing file).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 find_bin() { # relative path in the build directory
@@ -36,9 +36,15 @@ trap 'mountpoint -q "$mnt" && umount "$mnt"; [ -z "$pid" ] || wait "$pid"' EXIT
 
 say() { printf '\n== %s ==\n' "$*"; }
 run() { echo "\$ $*"; "$@"; }
-# The bytes of a device at an offset, read from its view.
+# The bytes of a device at an offset, through a mapping of its view.
 devread() { # dev offset len
-	dd if="${view_of[${1##*/}]}" bs=4096 skip=$(($2)) count="$3" iflag=skip_bytes,count_bytes status=none
+	python3 -c '
+import mmap, os, sys
+off, n = int(sys.argv[2], 0), int(sys.argv[3])
+base = off & ~(mmap.PAGESIZE - 1)
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, off + n - base, mmap.MAP_SHARED, offset=base)
+sys.stdout.buffer.write(m[off - base:])' "${view_of[${1##*/}]}" "$2" "$3"
 }
 mmapread() { # file offset len: the bytes through a shared mapping
 	python3 -c '

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # In a guest with famfs (scripts/vm; $FAMFS_DAX_DEVS lists /dev/daxN.M bound
-# to fsdev_dax, $FAMFS_DEV_VIEWS names for each the file that holds its
-# bytes at the same offsets: "dax0.0=FILE dax1.0=FILE").  TAP on stdout.
+# to fsdev_dax, $FAMFS_DEV_VIEWS names for each a file to mmap(2) that holds
+# its bytes at the same offsets: "dax0.0=FILE dax1.0=FILE").  TAP on stdout.
 #
 #   1. example/famfs_ll on two devices: bytes written with write(2) are
 #      read back with read(2) and mmap and are on the devices where its
@@ -65,7 +65,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- the views: the bytes of each device, in a file ---------------------------
+# --- the views: the bytes of each device, in a file to map --------------------
 # views[i] is the view of devs[i]; the devices are put in the order of their
 # views' names (cxl0 first), the same on every host that shares the memory.
 declare -A view_of
@@ -91,17 +91,27 @@ tv() { # name command...: t, but "not ok" at once when a device has no view
 
 # --- helpers: patterns, mmap, the device bytes in the views -------------------
 cat >"$w/io.py" <<'EOF'
-import mmap, random, sys
+import mmap, os, random, sys
 
 def pattern(seed, n):
     return random.Random(seed).randbytes(n)
 
+def view_map(view, off, n):
+    """A mapping of the n bytes at offset off of a device's view, and
+    where they start in it (a view is mapped, never read(2))."""
+    base = off & ~(mmap.PAGESIZE - 1)
+    fd = os.open(view, os.O_RDWR)
+    try:
+        m = mmap.mmap(fd, off + n - base, mmap.MAP_SHARED, offset=base)
+    finally:
+        os.close(fd)
+    return m, off - base
+
 def view_bytes(view, off, n):
-    """n bytes at offset off of a device, read from its view."""
-    with open(view, 'rb') as f:
-        f.seek(off)
-        data = f.read(n)
-    assert len(data) == n, 'past the end of %s' % view
+    """n bytes at offset off of a device, from its view."""
+    m, at = view_map(view, off, n)
+    data = m[at:at + n]
+    m.close()
     return data
 
 def file_on_devices(line, views):
@@ -146,6 +156,11 @@ elif cmd == 'patch':        # patch FILE OFF SEED LEN: the same with pwrite
     with open(args[0], 'r+b') as f:
         f.seek(off)
         f.write(pattern(args[2], n))
+elif cmd == 'view-write':   # view-write VIEW OFF SEED LEN: store into a view
+    off, n = int(args[1]), int(args[3])
+    m, at = view_map(args[0], off, n)
+    m[at:at + n] = pattern(args[2], n)
+    m.close()
 elif cmd == 'dev-cmp':      # dev-cmp EXPECTED LAYOUT-LINE VIEW...
     got = file_on_devices(args[1], args[2:])
     want = open(args[0], 'rb').read()
@@ -356,7 +371,7 @@ if [ -n "$noview" ]; then
 	not_ok "odd: read(2) sees a store into its device's view # no view of $noview"
 else
 	read -r d voff < <(layout_of odd | sed -E 's/.*extents=([0-9]+):([0-9a-fx]+):.*/\1 \2/')
-	io patch "${views[$d]}" $((voff + 8192)) v-odd 4096
+	io view-write "${views[$d]}" $((voff + 8192)) v-odd 4096
 	io patch "$w/odd.want" 8192 v-odd 4096
 	t "odd: read(2) sees a store into its device's view" cmp "$w/odd.want" "$mnt/data/odd"
 fi
