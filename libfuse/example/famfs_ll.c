@@ -11,10 +11,13 @@
  * A small famfs file system.  famfs files live on shared device-dax
  * memory (CXL type-3 memory, /dev/daxN.M bound to fsdev_dax).  The server
  * owns the namespace and says where each file's bytes are; the kernel
- * asks it once per file for the file's map (get_fmap) and once per device
- * for the device's path (get_daxdev).  From then on read(2), write(2) and
- * page faults go to the memory without any request to the server: this
- * server has no read or write method at all.
+ * asks it once per file for the file's map (get_fmap).  The devices the
+ * maps name are registered by the server, which opens them and hands the
+ * kernel the fds (fuse_daxdev_open()), or, on kernels without that, or
+ * with --pull, the kernel asks for each device's path (get_daxdev).
+ * From then on read(2), write(2) and page faults go to the memory without
+ * any request to the server: this server has no read or write method at
+ * all.
  *
  * It serves two files of fixed size and place, in the root directory:
  *
@@ -40,7 +43,8 @@
  *
  * Usage:
  *
- *     famfs_ll --dev=/dev/dax0.0 [--dev=/dev/dax1.0 ...] [-f] MOUNTPOINT
+ *     famfs_ll --dev=/dev/dax0.0 [--dev=/dev/dax1.0 ...] [--pull] [-f]
+ *              MOUNTPOINT
  *
  * ## Source code ##
  * \include famfs_ll.c
@@ -93,6 +97,8 @@ static struct famfs {
 	struct famfs_file file[NR_INO];
 	struct fuse_session *se;
 	bool no_fmap; /* the kernel did not offer FUSE_CAP_DAX_FMAP */
+	bool pull; /* --pull: leave the devices to get_daxdev */
+	bool registered; /* the devices were offered by fd */
 } fs = {
 	.file = {
 		[SIMPLE_INO] = { .name = "simple", .size = SIMPLE_SIZE },
@@ -279,10 +285,50 @@ static void famfs_init(void *userdata, struct fuse_conn_info *conn)
 	}
 }
 
+/*
+ * Register every device with the kernel: the server opens it (so the
+ * device node's permissions apply to the server) and passes the fd.  The
+ * kernel keeps the device, not the fd.  A kernel without the ioctl says
+ * ENOTTY: it will ask for the devices' paths with get_daxdev instead.
+ * Done once, before the first map is asked for (the first lookup).
+ */
+static void register_devs(fuse_req_t req)
+{
+	unsigned int i;
+	int fd, ret;
+
+	fs.registered = true;
+	for (i = 0; i < fs.ndevs; i++) {
+		fd = open(fs.dev[i], O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			fuse_log(FUSE_LOG_ERR, "famfs_ll: %s: %s\n", fs.dev[i],
+				 strerror(errno));
+			continue;
+		}
+		ret = fuse_daxdev_open(req, fd, i);
+		close(fd);
+		if (ret == -ENOTTY) {
+			fuse_log(FUSE_LOG_INFO,
+				 "famfs_ll: the kernel asks for devices by path\n");
+			return;
+		}
+		if (ret <= 0)
+			fuse_log(FUSE_LOG_ERR, "famfs_ll: device %u: %s\n", i,
+				 strerror(-ret));
+		else
+			fuse_log(FUSE_LOG_INFO,
+				 "famfs_ll: device %u registered by fd: %s\n",
+				 i, fs.dev[i]);
+	}
+}
+
 static void famfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
 	fuse_ino_t ino;
+
+	if (!fs.registered && !fs.pull)
+		register_devs(req);
 
 	for (ino = SIMPLE_INO; ino < NR_INO; ino++)
 		if (parent == ROOT_INO && !strcmp(name, fs.file[ino].name))
@@ -453,18 +499,18 @@ static void famfs_get_fmap(fuse_req_t req, fuse_ino_t ino, size_t size)
 	fuse_reply_fmap(req, fs.file[ino].fmap.buf, fs.file[ino].fmap_len);
 }
 
-/* The device behind an index of the maps: the kernel opens it by path. */
+/*
+ * The device behind an index of the maps, when it was not registered: the
+ * kernel opens it by path, as this server would.
+ */
 static void famfs_get_daxdev(fuse_req_t req, int index)
 {
 	if (index < 0 || (unsigned int)index >= fs.ndevs) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	/*
-	 * TODO fuse_daxdev_open(): libfuse will also let the server register
-	 * a device itself, fuse_daxdev_open(req, fd, index) with a devdax fd
-	 * it opened (FUSE_DEV_IOC_DAXDEV_OPEN), instead of naming a path.
-	 */
+	fuse_log(FUSE_LOG_INFO, "famfs_ll: device %d asked for by path: %s\n",
+		 index, fs.dev[index]);
 	fuse_reply_daxdev(req, fs.dev[index]);
 }
 
@@ -499,9 +545,10 @@ static const struct fuse_lowlevel_ops famfs_ops = {
 /* main                                                               */
 /* ------------------------------------------------------------------ */
 
-enum { KEY_DEV };
+enum { KEY_DEV, KEY_PULL };
 
 static const struct fuse_opt famfs_opts[] = { FUSE_OPT_KEY("--dev=", KEY_DEV),
+					      FUSE_OPT_KEY("--pull", KEY_PULL),
 					      FUSE_OPT_END };
 
 static int opt_proc(void *data, const char *arg, int key,
@@ -509,6 +556,10 @@ static int opt_proc(void *data, const char *arg, int key,
 {
 	(void)data;
 	(void)outargs;
+	if (key == KEY_PULL) {
+		fs.pull = true;
+		return 0;
+	}
 	if (key != KEY_DEV)
 		return 1; /* not ours: keep it */
 	return add_dev(arg + strlen("--dev=")) ? -1 : 0;
@@ -518,7 +569,9 @@ static void usage(const char *prog)
 {
 	printf("usage: %s --dev=DAXDEV [--dev=DAXDEV ...] [options] MOUNTPOINT\n\n"
 	       "    --dev=DAXDEV   a device-dax device bound to fsdev_dax; the n-th\n"
-	       "                   is device n of the maps (at least one)\n\n",
+	       "                   is device n of the maps (at least one)\n"
+	       "    --pull         do not register the devices: the kernel asks\n"
+	       "                   for their paths (get_daxdev)\n\n",
 	       prog);
 }
 

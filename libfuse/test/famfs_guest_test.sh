@@ -7,6 +7,8 @@
 #   1. example/famfs_ll on two devices: bytes written with write(2) are
 #      read back with read(2) and mmap and are on the devices where its
 #      fixed maps say; namespace changes and truncation fail with EPERM.
+#      It registers its devices by fd; with --pull the kernel asks for
+#      them by path (get_daxdev), and the bytes are the same.
 #   2. test/famfs_test_server with a manifest: the same for its layout
 #      (--check), a store into a device's view is read(2) through the file,
 #      and the request counts: no READ or WRITE, one GET_FMAP per file, one
@@ -332,8 +334,22 @@ if start "$ex"; then
 	t "famfs_ll: the file keeps its bytes" cmp "$w/simple.want" "$mnt/simple"
 	stop_server && ok "famfs_ll: unmount, the server exits with status 0" ||
 		not_ok "famfs_ll: unmount" "$(tail -n3 "$w/server.log")"
+	t "famfs_ll: it registered both devices by fd, none was asked for by path" \
+		test "$(grep -c 'registered by fd' "$w/server.log") $(grep -c 'by path' "$w/server.log")" = "2 0"
 else
 	not_ok "example famfs_ll mounted" "$(cat "$w/server.log")"
+fi
+# The same files again, the devices left to the kernel to ask for by path.
+: >"$w/server.log"
+if start "$ex" --pull; then
+	t "famfs_ll --pull: simple holds the bytes written before" cmp "$w/simple.want" "$mnt/simple"
+	t "famfs_ll --pull: interleaved too" cmp "$w/interleaved.want" "$mnt/interleaved"
+	stop_server && ok "famfs_ll --pull: unmount, the server exits with status 0" ||
+		not_ok "famfs_ll --pull: unmount" "$(tail -n3 "$w/server.log")"
+	t "famfs_ll --pull: the kernel asked for both devices by path (get_daxdev)" \
+		test "$(grep -c 'registered by fd' "$w/server.log") $(grep -c 'asked for by path' "$w/server.log")" = "0 2"
+else
+	not_ok "example famfs_ll --pull mounted" "$(cat "$w/server.log")"
 fi
 
 # --- 2. famfs_test_server ----------------------------------------------------
