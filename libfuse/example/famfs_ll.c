@@ -308,8 +308,9 @@ static void register_devs(fuse_req_t req)
 		ret = fuse_daxdev_open(req, fd, i);
 		close(fd);
 		if (ret == -ENOTTY) {
-			fuse_log(FUSE_LOG_INFO,
-				 "famfs_ll: the kernel asks for devices by path\n");
+			fuse_log(
+				FUSE_LOG_INFO,
+				"famfs_ll: the kernel asks for devices by path\n");
 			return;
 		}
 		if (ret <= 0)
