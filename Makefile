@@ -3,6 +3,7 @@
 #
 #   make demo        build everything, boot the guest, show famfs at work
 #   make check       every test layer; ends with "N passed, N failed"
+#   make bench       famfs beside devdax, tmpfs and FUSE: build/bench/results.{csv,md,png}
 #
 #   make deps fetch assemble refresh kernel libfuse tools vm series series-check clean
 #   FLAVOUR=debug|perf selects the kernel for kernel/vm/check/demo.
@@ -11,7 +12,7 @@ FLAVOUR ?= debug
 S := scripts
 export FLAVOUR
 
-.PHONY: all deps fetch assemble refresh kernel kernel-perf libfuse tools vm check demo series series-check clean distclean
+.PHONY: all deps fetch assemble refresh kernel kernel-perf libfuse tools vm check demo bench series series-check clean distclean
 
 all: kernel libfuse tools
 
@@ -39,6 +40,7 @@ libfuse: assemble
 tools: deps
 	@mkdir -p build/tools
 	@cc -O2 -Wall -Wextra -Werror -o build/tools/daxio $(S)/tools/daxio.c
+	@cc -O2 -Wall -Wextra -Werror -o build/tools/famfs_bench $(S)/bench/famfs_bench.c
 
 # make vm CMD='uname -a'
 vm: tools
@@ -49,6 +51,10 @@ check: all
 
 demo: all
 	@$(S)/demo
+
+# make bench [BENCH_ARGS='--rounds 5 --secs 5']: tables and plot in build/bench/ (scripts/bench/run --help)
+bench: tools
+	@$(S)/bench/run $(BENCH_ARGS)
 
 series: assemble
 	@$(S)/export-series
