@@ -8,7 +8,8 @@
 #      read back with read(2) and mmap and are on the devices where its
 #      fixed maps say; namespace changes and truncation fail with EPERM.
 #      It registers its devices by fd; with --pull the kernel asks for
-#      them by path (get_daxdev), and the bytes are the same.
+#      them by path (get_daxdev), and the bytes are the same, also with the
+#      requests on io_uring (-o io_uring).
 #   2. test/famfs_test_server with a manifest: the same for its layout
 #      (--check), a store into a device's view is read(2) through the file,
 #      and the request counts: no READ or WRITE, one GET_FMAP per file, one
@@ -350,6 +351,25 @@ if start "$ex" --pull; then
 		test "$(grep -c 'registered by fd' "$w/server.log") $(grep -c 'asked for by path' "$w/server.log")" = "0 2"
 else
 	not_ok "example famfs_ll --pull mounted" "$(cat "$w/server.log")"
+fi
+# Over io_uring (FUSE_OVER_IO_URING, fuse.enable_uring=1): the maps and the
+# device paths (--pull) are answered on the ring.
+uring=/sys/module/fuse/parameters/enable_uring
+: >"$w/server.log"
+if ! { [ -w $uring ] && echo 1 >$uring; }; then
+	not_ok "famfs_ll -o io_uring: the kernel has no FUSE io_uring ($uring)"
+elif start "$ex" --pull -o io_uring; then
+	t "famfs_ll -o io_uring: the server has io_uring instances" \
+		test "$(ls -l /proc/$pid/fd | grep -c 'io_uring')" -gt 0
+	t "famfs_ll -o io_uring: simple holds the bytes written before" cmp "$w/simple.want" "$mnt/simple"
+	t "famfs_ll -o io_uring: interleaved too" cmp "$w/interleaved.want" "$mnt/interleaved"
+	stop_server && ok "famfs_ll -o io_uring: unmount, the server exits with status 0" ||
+		not_ok "famfs_ll -o io_uring: unmount" "$(tail -n3 "$w/server.log")"
+	t "famfs_ll -o io_uring: both devices asked for by path" \
+		test "$(grep -c 'asked for by path' "$w/server.log")" = 2
+	echo 0 >$uring
+else
+	not_ok "example famfs_ll -o io_uring mounted" "$(cat "$w/server.log")"
 fi
 
 # --- 2. famfs_test_server ----------------------------------------------------

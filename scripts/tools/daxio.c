@@ -6,9 +6,9 @@
  *   daxio read  DEV OFFSET LEN           print LEN bytes at OFFSET
  *   daxio wait  DEV OFFSET STRING SECS   until STRING is at OFFSET (exit 1 on timeout)
  *
- * DEV is a /dev/daxX.Y bound to device_dax (mapped directly), or
- * "phys:daxX.Y" for one bound to fsdev_dax, which cannot be mapped: the bytes
- * are then reached through /dev/mem at the device's physical address.
+ * DEV is a /dev/daxX.Y bound to device_dax, or any file to map that holds a
+ * device's bytes (one of $FAMFS_DEV_VIEWS for a device bound to fsdev_dax,
+ * which cannot be mapped itself).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,47 +28,22 @@ static void die(const char *what)
 	exit(2);
 }
 
-static unsigned long long sysfs_ull(const char *dev, const char *attr)
-{
-	char path[256];
-	unsigned long long v;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/bus/dax/devices/%s/%s", dev, attr);
-	f = fopen(path, "r");
-	if (!f || fscanf(f, "%llx", &v) != 1)
-		die(path);
-	fclose(f);
-	return v;
-}
-
 /* Map the 2 MiB window holding [off, off + len) and return a pointer to off. */
 static char *map(const char *dev, unsigned long long off, size_t len, int prot)
 {
-	unsigned long long base = 0, start;
-	const char *path = dev;
-	size_t span;
+	unsigned long long start = off & ~(WINDOW - 1);
+	size_t span = ((off + len + WINDOW - 1) & ~(WINDOW - 1)) - start;
 	char *p;
 	int fd;
 
-	if (!strncmp(dev, "phys:", 5)) {
-		base = sysfs_ull(dev + 5, "mapping0/start");
-		if (off + len > sysfs_ull(dev + 5, "size")) {
-			errno = ERANGE;
-			die("offset");
-		}
-		path = "/dev/mem";
-	}
-	start = (base + off) & ~(WINDOW - 1);
-	span = ((base + off + len + WINDOW - 1) & ~(WINDOW - 1)) - start;
-	fd = open(path, prot & PROT_WRITE ? O_RDWR : O_RDONLY);
+	fd = open(dev, prot & PROT_WRITE ? O_RDWR : O_RDONLY);
 	if (fd < 0)
-		die(path);
+		die(dev);
 	p = mmap(NULL, span, prot, MAP_SHARED, fd, start);
 	if (p == MAP_FAILED)
 		die("mmap");
 	close(fd);
-	return p + (base + off - start);
+	return p + (off - start);
 }
 
 int main(int argc, char **argv)
