@@ -44,7 +44,9 @@
  * Usage:
  *
  *     famfs_ll --dev=/dev/dax0.0 [--dev=/dev/dax1.0 ...] [--pull] [-f]
- *              MOUNTPOINT
+ *              [-s | -o clone_fd] MOUNTPOINT
+ *
+ * Like the other examples it runs worker threads unless given -s.
  *
  * ## Source code ##
  * \include famfs_ll.c
@@ -58,6 +60,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -99,7 +102,9 @@ static struct famfs {
 	bool no_fmap; /* the kernel did not offer FUSE_CAP_DAX_FMAP */
 	bool pull; /* --pull: leave the devices to get_daxdev */
 	bool registered; /* the devices were offered by fd */
+	pthread_mutex_t lock; /* for registered: lookups may run in parallel */
 } fs = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.file = {
 		[SIMPLE_INO] = { .name = "simple", .size = SIMPLE_SIZE },
 		[INTERLEAVED_INO] = { .name = "interleaved",
@@ -328,8 +333,10 @@ static void famfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	fuse_ino_t ino;
 
+	pthread_mutex_lock(&fs.lock);
 	if (!fs.registered && !fs.pull)
 		register_devs(req);
+	pthread_mutex_unlock(&fs.lock);
 
 	for (ino = SIMPLE_INO; ino < NR_INO; ino++)
 		if (parent == ROOT_INO && !strcmp(name, fs.file[ino].name))
@@ -576,6 +583,24 @@ static void usage(const char *prog)
 	       prog);
 }
 
+/* -s: one thread; otherwise worker threads, each on its own fd with -o clone_fd */
+static int famfs_loop(const struct fuse_cmdline_opts *opts)
+{
+	struct fuse_loop_config *config;
+	int ret;
+
+	if (opts->singlethread)
+		return fuse_session_loop(fs.se);
+	config = fuse_loop_cfg_create();
+	if (!config)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(config, opts->clone_fd);
+	fuse_loop_cfg_set_max_threads(config, opts->max_threads);
+	ret = fuse_session_loop_mt(fs.se, config);
+	fuse_loop_cfg_destroy(config);
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -616,8 +641,7 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(fs.se, opts.mountpoint))
 		goto out_signals;
 	fuse_daemonize(opts.foreground);
-	/* Single-threaded: every answer comes from memory. */
-	ret = fuse_session_loop(fs.se) || fs.no_fmap;
+	ret = famfs_loop(&opts) || fs.no_fmap;
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);

@@ -9,7 +9,8 @@
 #      fixed maps say; namespace changes and truncation fail with EPERM.
 #      It registers its devices by fd; with --pull the kernel asks for
 #      them by path (get_daxdev), and the bytes are the same, also with the
-#      requests on io_uring (-o io_uring).
+#      requests on io_uring (-o io_uring); single-threaded (-s) and with
+#      worker threads on cloned fds (-o clone_fd).
 #   2. test/famfs_test_server with a manifest: the same for its layout
 #      (--check), a store into a device's view is read(2) through the file,
 #      and the request counts: no READ or WRITE, one GET_FMAP per file, one
@@ -370,6 +371,34 @@ elif start "$ex" --pull -o io_uring; then
 	echo 0 >$uring
 else
 	not_ok "example famfs_ll -o io_uring mounted" "$(cat "$w/server.log")"
+fi
+
+# Threads: one with -s; worker threads otherwise (every run above), each
+# with its own /dev/fuse fd with -o clone_fd.
+: >"$w/server.log"
+if start "$ex" -s; then
+	t "famfs_ll -s: one thread" test "$(ls /proc/$pid/task | wc -l)" = 1
+	t "famfs_ll -s: simple holds the bytes written before" cmp "$w/simple.want" "$mnt/simple"
+	stop_server && ok "famfs_ll -s: unmount, the server exits with status 0" ||
+		not_ok "famfs_ll -s: unmount" "$(tail -n3 "$w/server.log")"
+else
+	not_ok "example famfs_ll -s mounted" "$(cat "$w/server.log")"
+fi
+: >"$w/server.log"
+if start "$ex" -o clone_fd; then
+	t "famfs_ll -o clone_fd: worker threads" test "$(ls /proc/$pid/task | wc -l)" -ge 2
+	t "famfs_ll -o clone_fd: a worker has a /dev/fuse fd of its own" \
+		test "$(ls -l /proc/$pid/fd | grep -c '/dev/fuse$')" -ge 2
+	t "famfs_ll -o clone_fd: four readers at once get the bytes written before" \
+		bash -c 'for i in 1 2 3 4; do cmp "$1" "$2" & cmp "$3" "$4" & done; s=0; for j in $(jobs -p); do wait $j || s=1; done; exit $s' \
+		_ "$w/simple.want" "$mnt/simple" "$w/interleaved.want" "$mnt/interleaved"
+	t "famfs_ll -o clone_fd: mmap too" io mmap-cmp "$mnt/interleaved" "$w/interleaved.want"
+	stop_server && ok "famfs_ll -o clone_fd: unmount, the server exits with status 0" ||
+		not_ok "famfs_ll -o clone_fd: unmount" "$(tail -n3 "$w/server.log")"
+	t "famfs_ll -o clone_fd: both devices registered by fd" \
+		test "$(grep -c 'registered by fd' "$w/server.log")" = 2
+else
+	not_ok "example famfs_ll -o clone_fd mounted" "$(cat "$w/server.log")"
 fi
 
 # --- 2. famfs_test_server ----------------------------------------------------

@@ -105,9 +105,9 @@ if [ -x server ]; then
 	# fuse_daxdev_open: the installed fuse_famfs.h has FUSE_DEV_IOC_DAXDEV_OPEN
 	sym=$(nm -D --undefined-only server 2>/dev/null | grep -E 'fuse_(reply_daxdev|reply_fmap|famfs_fmap_check|daxdev_open)@' | awk '{ print $NF }' | sort | tr '\n' ' ')
 	lib=$(ldd server 2>/dev/null | awk '$1 ~ /^libfuse3\.so/ { print $3 }')
-	if [ "$(echo $sym)" = "fuse_daxdev_open@FUSE_3.18.famfs fuse_famfs_fmap_check@FUSE_3.18.famfs fuse_reply_daxdev@FUSE_3.18.famfs fuse_reply_fmap@FUSE_3.18.famfs" ] &&
+	if [ "$(echo $sym)" = "fuse_daxdev_open@FUSE_3.19 fuse_famfs_fmap_check@FUSE_3.19 fuse_reply_daxdev@FUSE_3.19 fuse_reply_fmap@FUSE_3.19" ] &&
 		[ -n "$lib" ] && [ "$(dirname "$lib")" = "$libdir" ]; then
-		ok "famfs server binds the famfs symbols, fuse_daxdev_open() (under #ifdef FUSE_DEV_IOC_DAXDEV_OPEN) included, at version FUSE_3.18.famfs, from $lib"
+		ok "famfs server binds the famfs symbols, fuse_daxdev_open() (under #ifdef FUSE_DEV_IOC_DAXDEV_OPEN) included, at version FUSE_3.19, from $lib"
 	else
 		echo "symbols: $sym; libfuse3: $lib" >sym.log
 		not_ok "famfs server: famfs symbols or library not as expected" sym.log
