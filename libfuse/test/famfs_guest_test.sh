@@ -474,5 +474,38 @@ else
 	not_ok "remount with the same manifest" "$(tail -n3 "$w/server.log")"
 fi
 
+# --- 3. --no-open: the kernel skips OPEN, RELEASE and FLUSH ---------------------
+# 3 files, each opened 5 times for read(2) and once for mmap: 18 opens, of
+# which only the first reaches the server (and gets ENOSYS).
+if start "$srv" --manifest="$w/manifest" --stats="$stats" --no-open; then
+	ok "--no-open: mounted"
+	reads5() { # file: 5 opens, each read(2) gives the bytes written
+		local i
+		for i in 1 2 3 4 5; do
+			cmp "$w/$1.want" <(head -c "$(stat -c %s "$w/$1.want")" "$mnt/data/$1") || return 1
+		done
+	}
+	for f in "${files[@]}"; do
+		t "--no-open: $f: 5 opens, read(2) gives its bytes each time" reads5 "$f"
+		t "--no-open: $f: mmap gives its bytes" io mmap-cmp "$mnt/data/$f" "$w/$f.want"
+	done
+	refuses "--no-open: open with O_TRUNC still refused" "Operation not permitted" \
+		sh -c ": >'$mnt/data/simple'"
+	t "--no-open: simple: its bytes are intact after the O_TRUNC open" \
+		cmp "$w/simple.want" <(head -c "$(stat -c %s "$w/simple.want")" "$mnt/data/simple")
+	if refresh_stats; then
+		show_counts "--no-open, 19 opens"
+		t "--no-open: OPEN 1 (the first, answered ENOSYS), RELEASE 0, FLUSH 1 (ENOSYS)" \
+			test "$(count_of OPEN)/$(count_of RELEASE)/$(count_of FLUSH)" = 1/0/1
+		t "--no-open: GET_FMAP 3, READ 0, WRITE 0" \
+			test "$(count_of GET_FMAP)/$(count_of READ)/$(count_of WRITE)" = 3/0/0
+	else
+		not_ok "--no-open: SIGUSR1: counts written" "$(tail -n3 "$w/server.log")"
+	fi
+	stop_server && ok "--no-open: unmount" || not_ok "--no-open: unmount" "$(tail -n3 "$w/server.log")"
+else
+	not_ok "--no-open: mounted" "$(tail -n3 "$w/server.log")"
+fi
+
 echo "1..$n"
 [ $failed = 0 ]

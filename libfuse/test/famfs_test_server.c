@@ -17,7 +17,8 @@
  * Usage:
  *
  *     famfs_test_server --manifest=FILE --dev=/dev/dax0.0 [--dev=...]
- *                       [--stats=FILE] [-f] [-o opt,...] MOUNTPOINT
+ *                       [--stats=FILE] [--no-open] [-f] [-o opt,...]
+ *                       MOUNTPOINT
  *     famfs_test_server --check --manifest=FILE --dev=... [--fake-devices]
  *
  * ## The manifest ##
@@ -85,6 +86,15 @@
  * On SIGUSR1 and at exit the server writes "OPNAME count" lines (every
  * operation, zeros included) to the --stats file, atomically (a new file
  * renamed over the old).  Keep that file outside the mount.
+ *
+ * ## --no-open ##
+ *
+ * The server keeps no state per open file, so it can let the kernel skip
+ * OPEN and RELEASE: it sets FUSE_CAP_NO_OPEN_SUPPORT and answers the first
+ * OPEN of a file with ENOSYS, and the kernel sends no OPEN or RELEASE on
+ * this connection again.  FLUSH answers ENOSYS too (an open without a
+ * reply cannot set noflush), which stops FLUSH as well.  The map is still
+ * fetched once per inode, at its first open.
  *
  * ## --check ##
  *
@@ -265,7 +275,7 @@ struct entry {
 static struct fs {
 	const char *manifest;
 	const char *stats;
-	int check, fake;
+	int check, fake, no_open;
 	struct dev dev[MAX_DEVS];
 	unsigned int ndevs;
 	struct entry *ent; /* ent[0] is the root; inode = index + 1 */
@@ -1159,6 +1169,9 @@ static void famfs_init(void *userdata, struct fuse_conn_info *conn)
 		fs.no_fmap = true;
 		fuse_session_exit(fs.se);
 	}
+	if (fs.no_open && !fuse_set_feature_flag(conn, FUSE_CAP_NO_OPEN_SUPPORT))
+		fuse_log(FUSE_LOG_WARNING,
+			 "famfs_test_server: the kernel cannot skip OPEN\n");
 }
 
 static void famfs_destroy(void *userdata)
@@ -1351,6 +1364,10 @@ static void famfs_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	if (fs.no_open) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	fi->noflush = 1;
 	fuse_reply_open(req, fi);
 }
@@ -1391,7 +1408,7 @@ static void famfs_flush(fuse_req_t req, fuse_ino_t ino,
 	(void)ino;
 	(void)fi;
 	count(OP_FLUSH);
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, fs.no_open ? ENOSYS : 0);
 }
 
 static void famfs_release(fuse_req_t req, fuse_ino_t ino,
@@ -1703,6 +1720,7 @@ static const struct fuse_opt famfs_opts[] = {
 	{ "--stats=%s", offsetof(struct fs, stats), 1 },
 	{ "--check", offsetof(struct fs, check), 1 },
 	{ "--fake-devices", offsetof(struct fs, fake), 1 },
+	{ "--no-open", offsetof(struct fs, no_open), 1 },
 	FUSE_OPT_KEY("--dev=", KEY_DEV),
 	FUSE_OPT_END,
 };
@@ -1727,6 +1745,7 @@ static void usage(const char *prog)
 	       "    --manifest=FILE     files and directories to serve\n"
 	       "    --dev=DAXDEV        device-dax bound to fsdev_dax; the n-th is device n\n"
 	       "    --stats=FILE        write request counts here on SIGUSR1 and at exit\n"
+	       "    --no-open           let the kernel skip OPEN, RELEASE and FLUSH\n"
 	       "    --check             lay out, check and print; do not mount\n"
 	       "    --fake-devices      with --check: regular files may stand in for devices\n",
 	       prog, prog);
