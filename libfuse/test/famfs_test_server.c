@@ -1169,7 +1169,8 @@ static void famfs_init(void *userdata, struct fuse_conn_info *conn)
 		fs.no_fmap = true;
 		fuse_session_exit(fs.se);
 	}
-	if (fs.no_open && !fuse_set_feature_flag(conn, FUSE_CAP_NO_OPEN_SUPPORT))
+	if (fs.no_open &&
+	    !fuse_set_feature_flag(conn, FUSE_CAP_NO_OPEN_SUPPORT))
 		fuse_log(FUSE_LOG_WARNING,
 			 "famfs_test_server: the kernel cannot skip OPEN\n");
 }
