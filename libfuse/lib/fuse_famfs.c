@@ -292,6 +292,17 @@ int fuse_famfs_fmap_check(const void *buf, size_t len)
 	return famfs_fmap_check(buf, len, &why);
 }
 
+/*
+ * The largest reply req can carry: a reply on the io_uring goes into the
+ * ring entry's payload buffer, the size of the largest write (max_write).
+ */
+static size_t famfs_reply_room(fuse_req_t req)
+{
+	if (req->flags.is_uring)
+		return req->se->bufsize - FUSE_BUFFER_HEADER_SIZE;
+	return SIZE_MAX;
+}
+
 int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
 {
 	struct fuse_famfs_fmap_header h;
@@ -301,6 +312,14 @@ int fuse_reply_fmap(fuse_req_t req, const void *buf, size_t len)
 	err = famfs_fmap_check(buf, len, &why);
 	if (!err && req->fmap_size < sizeof(h))
 		err = -ERANGE;
+	if (!err && len > famfs_reply_room(req)) {
+		fuse_log(
+			FUSE_LOG_ERR,
+			"fuse: famfs: map of %zu bytes not sent: an io_uring reply holds %zu bytes (max_write)\n",
+			len, famfs_reply_room(req));
+		fuse_reply_err(req, EFBIG);
+		return -EFBIG;
+	}
 	if (err) {
 		fuse_log(FUSE_LOG_ERR,
 			 "fuse: famfs: map of %zu bytes not sent: %s\n", len,

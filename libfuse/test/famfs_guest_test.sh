@@ -16,6 +16,10 @@
 #      and the request counts: no READ or WRITE, one GET_FMAP per file, one
 #      GET_DAXDEV per device.  A remount gives the same bytes (the layout is
 #      a function of the manifest and the device sizes).
+#   3. famfs_test_server --no-open: the kernel skips OPEN, RELEASE, FLUSH.
+#   4. A map of 8672 bytes with max_write 8192: it works over /dev/fuse and
+#      is refused with EFBIG over the io_uring, whose replies hold max_write.
+#      It needs devices of 512 MiB (scripts/vm --size 512).
 #
 # usage: famfs_guest_test.sh                (as root, in the guest)
 #        famfs_guest_test.sh --share a|b    two hosts on the same memory
@@ -505,6 +509,62 @@ if start "$srv" --manifest="$w/manifest" --stats="$stats" --no-open; then
 	stop_server && ok "--no-open: unmount" || not_ok "--no-open: unmount" "$(tail -n3 "$w/server.log")"
 else
 	not_ok "--no-open: mounted" "$(tail -n3 "$w/server.log")"
+fi
+
+# --- 4. maps larger than a reply buffer -------------------------------------
+# big: 360 extents (360 MiB per device), a map of 32 + 360 * 24 = 8672
+# bytes; small: 20 extents (512 bytes).  max_write 8192 is the smallest the
+# kernel takes for the io_uring.  With it both work over /dev/fuse (the
+# kernel offers 32 KiB for a map); over the io_uring a reply holds max_write
+# bytes, so big is refused with EFBIG and small still works.  (A map larger
+# than the kernel's first offer needs more device than the guest has: the
+# kselftests cover it.)
+extents_of() { # count first-MiB: 2 MiB extents alternating between the devices
+	local i e=""
+	for ((i = 0; i < $1; i++)); do e+="$((i % 2)):$(($2 + i / 2 * 2))M:2M,"; done
+	echo "${e%,}"
+}
+cat >"$w/manifest-big" <<EOF
+dir /data
+file /data/big size=16M extents=$(extents_of 360 0)
+file /data/small size=8M extents=$(extents_of 20 360)
+EOF
+big_layout_of() { grep " file /data/$1 " "$w/layout-big"; }
+"$srv" --check --manifest="$w/manifest-big" --dev="${devs[0]}" --dev="${devs[1]}" >"$w/layout-big" 2>&1 &&
+	ok "large maps: --check lays out 360 and 20 extents" ||
+	not_ok "large maps: --check" "$(tail -n3 "$w/layout-big")"
+: >"$w/server.log"
+if start "$srv" --manifest="$w/manifest-big" --stats="$stats" --max-write=8192; then
+	ok "large maps, /dev/fuse, --max-write=8192: mounted"
+	io_tests "$mnt/data" big_layout_of big small
+	refresh_stats && show_counts "large maps, /dev/fuse"
+	t "large maps, /dev/fuse: GET_FMAP 2, READ 0, WRITE 0" \
+		test "$(count_of GET_FMAP)/$(count_of READ)/$(count_of WRITE)" = 2/0/0
+	stop_server && ok "large maps, /dev/fuse: unmount" ||
+		not_ok "large maps, /dev/fuse: unmount" "$(tail -n3 "$w/server.log")"
+else
+	not_ok "large maps, /dev/fuse, --max-write=8192: mounted" "$(tail -n3 "$w/server.log")"
+fi
+: >"$w/server.log"
+if ! { [ -w $uring ] && echo 1 >$uring; }; then
+	not_ok "large maps, -o io_uring: the kernel has no FUSE io_uring ($uring)"
+elif start "$srv" --manifest="$w/manifest-big" --stats="$stats" --max-write=8192 -o io_uring; then
+	t "large maps, -o io_uring: the server has io_uring instances" \
+		test "$(ls -l /proc/$pid/fd | grep -c 'io_uring')" -gt 0
+	t "large maps, -o io_uring: small holds the bytes written before" \
+		cmp "$w/small.want" "$mnt/data/small"
+	refuses "large maps, -o io_uring: open of big (8672 bytes of map)" "File too large" \
+		cat "$mnt/data/big"
+	t "large maps, -o io_uring: the server says why" \
+		grep -q "map of 8672 bytes not sent: an io_uring reply holds 8192 bytes" "$w/server.log"
+	t "large maps, -o io_uring: small still reads after the refusal" \
+		cmp "$w/small.want" "$mnt/data/small"
+	stop_server && ok "large maps, -o io_uring: unmount, the server exits with status 0" ||
+		not_ok "large maps, -o io_uring: unmount" "$(tail -n3 "$w/server.log")"
+	echo 0 >$uring
+else
+	not_ok "large maps, -o io_uring: mounted" "$(tail -n3 "$w/server.log")"
+	echo 0 >$uring
 fi
 
 echo "1..$n"

@@ -17,7 +17,8 @@
  * Usage:
  *
  *     famfs_test_server --manifest=FILE --dev=/dev/dax0.0 [--dev=...]
- *                       [--stats=FILE] [--no-open] [-f] [-o opt,...]
+ *                       [--stats=FILE] [--no-open] [--max-write=BYTES]
+ *                       [-f] [-o opt,...]
  *                       MOUNTPOINT
  *     famfs_test_server --check --manifest=FILE --dev=... [--fake-devices]
  *
@@ -43,8 +44,9 @@
  *     every device, in order; up to 32 strips, a device may repeat) in
  *     chunks of chunk bytes (default 2M; a multiple of 2M below 4G).
  *   extents=: the file is placed by hand: simple extents, each on device
- *     N at OFFSET, LENGTH bytes (multiples of 2M, at most 32 extents,
- *     together at least the file's size).
+ *     N at OFFSET, LENGTH bytes (multiples of 2M, together at least the
+ *     file's size; as many as a map of FUSE_FAMFS_FMAP_MAX_SIZE bytes
+ *     holds).
  *
  * Any other word, a duplicate path, a missing parent, an extent that
  * overlaps another, too many extents or strips, a file that does not fit
@@ -95,6 +97,12 @@
  * this connection again.  FLUSH answers ENOSYS too (an open without a
  * reply cannot set noflush), which stops FLUSH as well.  The map is still
  * fetched once per inode, at its first open.
+ *
+ * ## --max-write ##
+ *
+ * Sets conn->max_write, the largest WRITE the kernel sends, at INIT.  Over
+ * the io_uring (-o io_uring) it is also the largest reply: a map larger
+ * than BYTES is refused with EFBIG (see fuse_reply_fmap()).
  *
  * ## --check ##
  *
@@ -267,7 +275,7 @@ struct entry {
 	enum layout layout;
 	uint32_t chunk; /* interleave */
 	uint32_t nexts; /* simple extents, or strips */
-	struct ext ext[FUSE_FAMFS_MAX_EXTENTS];
+	struct ext *ext;
 	unsigned char *fmap; /* GET_FMAP reply */
 	size_t fmap_len;
 };
@@ -276,6 +284,7 @@ static struct fs {
 	const char *manifest;
 	const char *stats;
 	int check, fake, no_open;
+	unsigned int max_write;
 	struct dev dev[MAX_DEVS];
 	unsigned int ndevs;
 	struct entry *ent; /* ent[0] is the root; inode = index + 1 */
@@ -581,6 +590,31 @@ static int entry_link(struct entry *e)
 	return 0;
 }
 
+/*
+ * A new zeroed extent or strip at the end of e->ext, or NULL if e has as
+ * many as a map of FUSE_FAMFS_FMAP_MAX_SIZE bytes holds.
+ */
+static struct ext *ext_add(struct entry *e)
+{
+	const size_t max = (FUSE_FAMFS_FMAP_MAX_SIZE -
+			    sizeof(struct fuse_famfs_fmap_header)) /
+			   sizeof(struct fuse_famfs_simple_ext);
+	struct ext *x;
+
+	if (e->nexts == max)
+		return NULL;
+	/* grown at powers of two */
+	if (!(e->nexts & (e->nexts - 1))) {
+		x = realloc(e->ext, (e->nexts ? 2 * e->nexts : 1) * sizeof(*x));
+		if (!x)
+			abort();
+		e->ext = x;
+	}
+	x = &e->ext[e->nexts++];
+	memset(x, 0, sizeof(*x));
+	return x;
+}
+
 /* extents=N:OFF:LEN,...: hand placement. */
 static int parse_extents(struct entry *e, char *v)
 {
@@ -590,12 +624,13 @@ static int parse_extents(struct entry *e, char *v)
 	     tok = strtok_r(NULL, ",", &save)) {
 		char *a = tok, *b = strchr(a, ':'),
 		     *c = b ? strchr(b + 1, ':') : NULL;
-		struct ext *x;
+		struct ext *x = ext_add(e);
 
-		if (e->nexts == FUSE_FAMFS_MAX_EXTENTS)
-			return line_err(e->line, "more than %d extents",
-					FUSE_FAMFS_MAX_EXTENTS);
-		x = &e->ext[e->nexts++];
+		if (!x)
+			return line_err(
+				e->line,
+				"more extents than a map of %d bytes holds",
+				FUSE_FAMFS_FMAP_MAX_SIZE);
 		if (!c)
 			return line_err(e->line,
 					"extent '%s': want DEV:OFFSET:LENGTH",
@@ -623,7 +658,7 @@ static int parse_devs(struct entry *e, char *v)
 		if (e->nexts == FUSE_FAMFS_MAX_STRIPS)
 			return line_err(e->line, "more than %d strips",
 					FUSE_FAMFS_MAX_STRIPS);
-		if (parse_index(tok, &e->ext[e->nexts++].dev))
+		if (parse_index(tok, &ext_add(e)->dev))
 			return line_err(e->line,
 					"devs: '%s' is not a device index",
 					tok);
@@ -715,10 +750,8 @@ static int entry_finish(struct entry *e, bool has_size, int dev, bool has_devs,
 	if (e->layout == LAYOUT_INTERLEAVE && dev >= 0)
 		return line_err(e->line,
 				"layout=interleave takes devs=, not dev=");
-	if (e->layout == LAYOUT_SIMPLE) {
-		e->nexts = 1;
-		e->ext[0].dev = dev < 0 ? 0 : dev;
-	}
+	if (e->layout == LAYOUT_SIMPLE)
+		ext_add(e)->dev = dev < 0 ? 0 : dev;
 	if (e->layout == LAYOUT_INTERLEAVE) {
 		if (!e->size)
 			return line_err(
@@ -726,11 +759,8 @@ static int entry_finish(struct entry *e, bool has_size, int dev, bool has_devs,
 				"an interleaved file needs a size above 0");
 		if (!has_chunk)
 			e->chunk = FAMFS_ALIGN;
-		if (!has_devs) {
-			e->nexts = fs.ndevs;
-			for (i = 0; i < fs.ndevs; i++)
-				e->ext[i].dev = i;
-		}
+		for (i = 0; !has_devs && i < fs.ndevs; i++)
+			ext_add(e)->dev = i;
 	}
 	for (i = 0; i < e->nexts; i++)
 		if (e->ext[i].dev >= fs.ndevs)
@@ -1169,6 +1199,8 @@ static void famfs_init(void *userdata, struct fuse_conn_info *conn)
 		fs.no_fmap = true;
 		fuse_session_exit(fs.se);
 	}
+	if (fs.max_write)
+		conn->max_write = fs.max_write;
 	if (fs.no_open &&
 	    !fuse_set_feature_flag(conn, FUSE_CAP_NO_OPEN_SUPPORT))
 		fuse_log(FUSE_LOG_WARNING,
@@ -1722,6 +1754,7 @@ static const struct fuse_opt famfs_opts[] = {
 	{ "--check", offsetof(struct fs, check), 1 },
 	{ "--fake-devices", offsetof(struct fs, fake), 1 },
 	{ "--no-open", offsetof(struct fs, no_open), 1 },
+	{ "--max-write=%u", offsetof(struct fs, max_write), 0 },
 	FUSE_OPT_KEY("--dev=", KEY_DEV),
 	FUSE_OPT_END,
 };
@@ -1747,6 +1780,7 @@ static void usage(const char *prog)
 	       "    --dev=DAXDEV        device-dax bound to fsdev_dax; the n-th is device n\n"
 	       "    --stats=FILE        write request counts here on SIGUSR1 and at exit\n"
 	       "    --no-open           let the kernel skip OPEN, RELEASE and FLUSH\n"
+	       "    --max-write=BYTES   the largest write, and io_uring reply\n"
 	       "    --check             lay out, check and print; do not mount\n"
 	       "    --fake-devices      with --check: regular files may stand in for devices\n",
 	       prog, prog);
