@@ -12,8 +12,11 @@
   the socket, which refuses it, or a stand-in for the kernel that records
   it.  Prints TAP.
 
-  fuse_famfs_fmap_check() is also checked against a model of the kernel's
-  rules written here (model_accepts()) on generated maps: valid maps and
+  fuse_famfs_fmap_check() and a model of the kernel's rules written here
+  (model_accepts()) give every map of the kernel selftest's table
+  (tools/testing/selftests/filesystems/famfs/fmap_cases.h, found through
+  -Dfamfs_fmap_cases=DIR) the kernel's verdict.  The checker is also
+  checked against the model on generated maps: valid maps and
   their mutations.  FAMFS_FUZZ_SEED=N repeats a run (the seed is printed),
   FAMFS_FUZZ_MAPS=N sets the number of maps (100000).
 
@@ -29,6 +32,9 @@
 #include "fuse_kernel.h"
 #include "fuse_lowlevel.h"
 #include "fuse_uring_i.h"
+#ifdef FAMFS_FMAP_CASES
+#include "fmap_cases.h"
+#endif
 
 #include <errno.h>
 #include <pthread.h>
@@ -428,14 +434,6 @@ static size_t m_simple1(void)
 {
 	return simple_map(1, 2 * MiB, 2 * MiB);
 }
-static size_t m_simple_partial(void)
-{
-	return simple_map(1, 4 * MiB, 3 * MiB + 1);
-}
-static size_t m_simple_empty_file(void)
-{
-	return simple_map(1, 2 * MiB, 0);
-}
 static size_t m_simple32(void)
 {
 	return simple_map(32, 2 * MiB, 64 * MiB);
@@ -446,75 +444,9 @@ static size_t m_iext(void)
 	return iext_map(1, 2, 2 * MiB, 10 * MiB - 4096, 6 * MiB,
 			10 * MiB - 4096);
 }
-static size_t m_iext_exact(void)
-{
-	/* strip 1 holds chunks 1 and 3; chunk 3 is partial: 3 MiB needed */
-	size_t len = iext_map(1, 2, 2 * MiB, 7 * MiB, 4 * MiB, 7 * MiB);
-
-	IE0_SE(1)->se_len = 4 * MiB;
-	return len;
-}
 static size_t m_iext_max(void)
 {
 	return iext_map(32, 32, 2 * MiB, 64 * MiB, 2 * MiB, 32 * 64 * MiB);
-}
-static size_t m_iext_long_strips(void)
-{
-	/* the public server: ie_nbytes = file size, strips longer */
-	return iext_map(1, 4, 2 * MiB, 3 * MiB, 512 * MiB, 3 * MiB);
-}
-static size_t m_trailing_zeros(void)
-{
-	size_t len = simple_map(1, 2 * MiB, 2 * MiB);
-
-	memset(map_buf + len, 0, 100);
-	return len + 100;
-}
-static size_t m_trailing_garbage(void)
-{
-	size_t len = m_trailing_zeros();
-
-	map_buf[len - 1] = 1;
-	return len;
-}
-static size_t m_version(void)
-{
-	size_t len = m_simple1();
-
-	HDR->fmap_version = 2;
-	return len;
-}
-static size_t m_file_type(void)
-{
-	size_t len = m_simple1();
-
-	HDR->file_type = FUSE_FAMFS_FILE_LOG;
-	return len;
-}
-static size_t m_file_type_bad(void)
-{
-	size_t len = m_simple1();
-
-	HDR->file_type = FUSE_FAMFS_FILE_LOG + 1;
-	return len;
-}
-static size_t m_ext_type(void)
-{
-	size_t len = m_simple1();
-
-	HDR->ext_type = 2;
-	return len;
-}
-static size_t m_nextents0(void)
-{
-	size_t len = m_simple1();
-
-	HDR->nextents = 0;
-	return len;
-}
-static size_t m_nextents33(void)
-{
-	return simple_map(33, 2 * MiB, 2 * MiB);
 }
 static size_t m_iext33(void)
 {
@@ -539,85 +471,11 @@ static size_t m_simple_max(void)
 	simple_map(MAX_SIMPLE, 2 * MiB, 2 * MiB);
 	return FUSE_FAMFS_FMAP_MAX_SIZE;
 }
-static size_t m_fmap_size(void)
-{
-	size_t len = m_simple32();
-
-	HDR->fmap_size = len;
-	return len;
-}
-static size_t m_fmap_size_plus1(void)
-{
-	size_t len = m_fmap_size();
-
-	HDR->fmap_size = len + 1;
-	return len;
-}
-static size_t m_fmap_size_minus1(void)
-{
-	size_t len = m_fmap_size();
-
-	HDR->fmap_size = len - 1;
-	return len;
-}
-static size_t m_fmap_size_zeros(void)
-{
-	size_t len = m_trailing_zeros();
-
-	HDR->fmap_size = len;
-	return len;
-}
-static size_t m_fmap_size_no_zeros(void)
-{
-	size_t len = m_trailing_zeros();
-
-	HDR->fmap_size = len - 100;
-	return len;
-}
 static size_t m_header_only(void)
 {
 	/* what fuse_reply_fmap() sends when the map does not fit */
 	HDR->fmap_size = m_simple32();
 	return sizeof(*HDR);
-}
-static size_t m_nextents_huge(void)
-{
-	size_t len = m_simple1();
-
-	HDR->nextents = 0xffffffff;
-	return len;
-}
-static size_t m_short(void)
-{
-	return m_simple32() - 1;
-}
-static size_t m_no_header(void)
-{
-	return sizeof(*HDR) - 1;
-}
-static size_t m_offset_unaligned(void)
-{
-	size_t len = m_simple1();
-
-	SE(0)->se_offset += 4096;
-	return len;
-}
-static size_t m_offset_zero(void)
-{
-	size_t len = m_simple1();
-
-	SE(0)->se_offset = 0;
-	return len;
-}
-static size_t m_len_zero(void)
-{
-	size_t len = simple_map(1, 0, 0);
-
-	return len;
-}
-static size_t m_len_unaligned(void)
-{
-	return simple_map(1, 3 * MiB, 3 * MiB);
 }
 static size_t m_devindex_last(void)
 {
@@ -625,99 +483,6 @@ static size_t m_devindex_last(void)
 
 	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS - 1;
 	return len;
-}
-static size_t m_devindex_max(void)
-{
-	size_t len = m_simple1();
-
-	SE(0)->se_devindex = FUSE_FAMFS_MAX_DAXDEVS;
-	return len;
-}
-static size_t m_uncovered(void)
-{
-	return simple_map(2, 2 * MiB, 4 * MiB + 1);
-}
-static size_t m_ext_overflow(void)
-{
-	size_t len = m_simple1();
-
-	SE(0)->se_offset = UINT64_MAX - 2 * MiB + 1;
-	SE(0)->se_offset &= ~(2 * MiB - 1);
-	SE(0)->se_len = 4 * MiB;
-	return len;
-}
-static size_t m_sum_overflow(void)
-{
-	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
-
-	SE(0)->se_offset = 0;
-	SE(0)->se_len = 1ULL << 63;
-	SE(1)->se_offset = 0;
-	SE(1)->se_len = 1ULL << 63;
-	return len;
-}
-static size_t m_nstrips0(void)
-{
-	size_t len = m_iext();
-
-	IE0->ie_nstrips = 0;
-	return len;
-}
-static size_t m_nstrips33(void)
-{
-	return iext_map(1, 33, 2 * MiB, 2 * MiB, 2 * MiB, 2 * MiB);
-}
-static size_t m_chunk0(void)
-{
-	size_t len = m_iext();
-
-	IE0->ie_chunk_size = 0;
-	return len;
-}
-static size_t m_chunk_unaligned(void)
-{
-	size_t len = m_iext();
-
-	IE0->ie_chunk_size = 3 * MiB;
-	return len;
-}
-static size_t m_nbytes0(void)
-{
-	size_t len = iext_map(1, 2, 2 * MiB, 0, 2 * MiB, 0);
-
-	return len;
-}
-static size_t m_nbytes_overflow(void)
-{
-	size_t len = m_iext();
-
-	IE0->ie_nbytes = UINT64_MAX - 4096;
-	return len;
-}
-static size_t m_strip_short(void)
-{
-	size_t len = m_iext_exact();
-
-	IE0_SE(1)->se_len = 2 * MiB;
-	return len;
-}
-static size_t m_strip_short0(void)
-{
-	size_t len = m_iext();
-
-	IE0_SE(0)->se_len = 4 * MiB;
-	return len;
-}
-static size_t m_strip_unaligned(void)
-{
-	size_t len = m_iext();
-
-	IE0_SE(1)->se_offset += 4096;
-	return len;
-}
-static size_t m_iext_truncated(void)
-{
-	return m_iext() - sizeof(struct fuse_famfs_simple_ext);
 }
 static size_t m_too_long(void)
 {
@@ -735,205 +500,25 @@ static size_t m_first_max_len(void)
 	return FAMFS_FMAP_MAX + 1;
 }
 
-/* The kernel's MAX_LFS_FILESIZE (64-bit) */
-#define MAX_LFS ((uint64_t)INT64_MAX)
-
-/* two extents of 2^62 bytes on two devices: they cover MAX_LFS + 1 */
-static size_t m_size_max_lfs(void)
-{
-	size_t len = simple_map(2, 1ULL << 62, MAX_LFS);
-
-	SE(0)->se_offset = 0;
-	SE(1)->se_offset = 0;
-	return len;
-}
-static size_t m_size_max_lfs_1(void)
-{
-	size_t len = m_size_max_lfs();
-
-	HDR->file_size = MAX_LFS + 1;
-	return len;
-}
-static size_t m_size_max(void)
-{
-	size_t len = m_size_max_lfs();
-
-	HDR->file_size = UINT64_MAX;
-	return len;
-}
-/* 2 interleaved extents; the first covers @nbytes */
-static size_t iext2(uint64_t nbytes)
-{
-	size_t len = iext_map(2, 2, 2 * MiB, 4 * MiB, 2 * MiB, 8 * MiB);
-
-	IE0->ie_nbytes = nbytes;
-	HDR->file_size = nbytes + 4 * MiB;
-	return len;
-}
-static size_t m_iext_first_page_unaligned(void)
-{
-	return iext2(4 * MiB - 512);
-}
-static size_t m_iext_first_page_aligned(void)
-{
-	/* page aligned, not 2 MiB aligned: fine */
-	return iext2(4 * MiB - 4096);
-}
-static size_t m_iext_last_page_unaligned(void)
-{
-	size_t len = iext2(4 * MiB);
-	struct fuse_famfs_iext *ie1 = (void *)IE0_SE(2);
-
-	ie1->ie_nbytes = 3 * MiB + 1;
-	HDR->file_size = 7 * MiB + 1;
-	return len;
-}
-static size_t m_overlap(void)
-{
-	size_t len = simple_map(2, 4 * MiB, 8 * MiB);
-
-	SE(1)->se_devindex = SE(0)->se_devindex;
-	SE(1)->se_offset = SE(0)->se_offset + 2 * MiB;
-	return len;
-}
-static size_t m_overlap_inside(void)
-{
-	size_t len = simple_map(3, 2 * MiB, 2 * MiB);
-
-	SE(0)->se_len = 16 * MiB;
-	SE(2)->se_devindex = SE(0)->se_devindex;
-	SE(2)->se_offset = SE(0)->se_offset + 8 * MiB;
-	return len;
-}
-static size_t m_overlap_same(void)
-{
-	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
-
-	*SE(1) = *SE(0);
-	return len;
-}
-static size_t m_touching(void)
-{
-	size_t len = simple_map(2, 4 * MiB, 8 * MiB);
-
-	SE(1)->se_devindex = SE(0)->se_devindex;
-	SE(1)->se_offset = SE(0)->se_offset + 4 * MiB;
-	return len;
-}
-static size_t m_touching_before(void)
-{
-	size_t len = m_touching();
-
-	SE(0)->se_offset += 8 * MiB; /* extent 1 now ends where 0 starts */
-	SE(1)->se_offset = SE(0)->se_offset - 4 * MiB;
-	return len;
-}
-static size_t m_same_range_other_dev(void)
-{
-	size_t len = simple_map(2, 2 * MiB, 2 * MiB);
-
-	*SE(1) = *SE(0);
-	SE(1)->se_devindex = SE(0)->se_devindex + 1;
-	return len;
-}
-static size_t m_strips_overlap(void)
-{
-	/* strip 0 of extent 1 on strip 0 of extent 0 */
-	size_t len = iext_map(2, 2, 2 * MiB, 4 * MiB, 2 * MiB, 8 * MiB);
-	struct fuse_famfs_simple_ext *se =
-		(void *)((char *)IE0_SE(2) + sizeof(*IE0));
-
-	se->se_offset = IE0_SE(0)->se_offset;
-	return len;
-}
-static size_t m_strips_overlap_in_extent(void)
-{
-	/* strip 2 on device 0 as strip 0, overlapping it */
-	size_t len = iext_map(1, 3, 2 * MiB, 2 * MiB, 4 * MiB, 2 * MiB);
-
-	IE0_SE(2)->se_devindex = 0;
-	IE0_SE(2)->se_offset = IE0_SE(0)->se_offset + 2 * MiB;
-	return len;
-}
-
+/*
+ * Maps of the library's own: sizes (the shared table's maps are small),
+ * device indexes the kernel would have to ask for, and what
+ * fuse_reply_fmap() sends when a map does not fit.
+ */
 static const struct map_case map_cases[] = {
-	{ "simple, 1 extent", m_simple1, 0 },
-	{ "simple, file size not a multiple of 2 MiB", m_simple_partial, 0 },
-	{ "simple, empty file", m_simple_empty_file, 0 },
-	{ "simple, 32 extents", m_simple32, 0 },
-	{ "simple, 33 extents", m_nextents33, 0 },
 	{ "simple, 100,000 extents", m_simple100k, 0 },
 	{ "simple, 699,049 extents in FUSE_FAMFS_FMAP_MAX_SIZE bytes",
 	  m_simple_max, 0 },
-	{ "simple, offset 0", m_offset_zero, 0 },
 	{ "simple, device index 63", m_devindex_last, 0 },
-	{ "file type LOG", m_file_type, 0 },
-	{ "interleaved, 2 strips, partial last chunk", m_iext, 0 },
-	{ "interleaved, strips just long enough", m_iext_exact, 0 },
 	{ "interleaved, 32 x 32 strips (25376 bytes)", m_iext_max, 0 },
-	{ "interleaved, strips longer than needed", m_iext_long_strips, 0 },
 	{ "interleaved, 33 extents", m_iext33, 0 },
-	{ "trailing zero bytes", m_trailing_zeros, 0 },
 	{ "FAMFS_FMAP_MAX + 1 bytes with zero padding", m_first_max_len, 0 },
 	{ "FUSE_FAMFS_FMAP_MAX_SIZE bytes with zero padding", m_max_len, 0 },
-	{ "fmap_size the size of the map", m_fmap_size, 0 },
-	{ "fmap_size the size of the map with its trailing zeros",
-	  m_fmap_size_zeros, 0 },
-	{ "fmap_size one more than the map", m_fmap_size_plus1, -EINVAL },
-	{ "fmap_size one less than the map", m_fmap_size_minus1, -EINVAL },
-	{ "fmap_size without the trailing zeros", m_fmap_size_no_zeros,
-	  -EINVAL },
 	{ "the header alone, fmap_size set (asks for a larger buffer)",
 	  m_header_only, -EINVAL },
 	{ "simple, 100,000 extents, the last overlaps another",
 	  m_simple100k_overlap, -EINVAL },
-	{ "trailing garbage", m_trailing_garbage, -EINVAL },
-	{ "version 2", m_version, -EINVAL },
-	{ "unknown file type", m_file_type_bad, -EINVAL },
-	{ "unknown extent type", m_ext_type, -EINVAL },
-	{ "0 extents", m_nextents0, -EINVAL },
-	{ "2^32-1 extents", m_nextents_huge, -EINVAL },
-	{ "buffer shorter than the counts", m_short, -EINVAL },
-	{ "buffer shorter than the header", m_no_header, -EINVAL },
-	{ "offset not 2 MiB aligned", m_offset_unaligned, -EINVAL },
-	{ "length 0", m_len_zero, -EINVAL },
-	{ "length not 2 MiB aligned", m_len_unaligned, -EINVAL },
-	{ "device index 64", m_devindex_max, -EINVAL },
-	{ "extents do not cover the file", m_uncovered, -EINVAL },
-	{ "offset + length overflows", m_ext_overflow, -EINVAL },
-	{ "sum of lengths overflows", m_sum_overflow, -EINVAL },
-	{ "interleaved, 0 strips", m_nstrips0, -EINVAL },
-	{ "interleaved, 33 strips", m_nstrips33, -EINVAL },
-	{ "interleaved, chunk 0", m_chunk0, -EINVAL },
-	{ "interleaved, chunk not 2 MiB aligned", m_chunk_unaligned, -EINVAL },
-	{ "interleaved, ie_nbytes 0", m_nbytes0, -EINVAL },
-	{ "interleaved, ie_nbytes + chunk overflows", m_nbytes_overflow,
-	  -EINVAL },
-	{ "interleaved, last strip too short", m_strip_short, -EINVAL },
-	{ "interleaved, first strip too short", m_strip_short0, -EINVAL },
-	{ "interleaved, strip offset not aligned", m_strip_unaligned, -EINVAL },
-	{ "interleaved, reply ends in the strips", m_iext_truncated, -EINVAL },
 	{ "FUSE_FAMFS_FMAP_MAX_SIZE + 1 bytes", m_too_long, -EFBIG },
-	{ "file size MAX_LFS_FILESIZE", m_size_max_lfs, 0 },
-	{ "file size MAX_LFS_FILESIZE + 1", m_size_max_lfs_1, -EINVAL },
-	{ "file size 2^64-1", m_size_max, -EINVAL },
-	{ "interleaved, first extent ends inside a page",
-	  m_iext_first_page_unaligned, -EINVAL },
-	{ "interleaved, first extent page aligned, not 2 MiB aligned",
-	  m_iext_first_page_aligned, 0 },
-	{ "interleaved, last extent ends inside a page",
-	  m_iext_last_page_unaligned, 0 },
-	{ "extents overlap on a device", m_overlap, -EINVAL },
-	{ "extent inside another on a device", m_overlap_inside, -EINVAL },
-	{ "the same extent twice", m_overlap_same, -EINVAL },
-	{ "extents touch on a device", m_touching, 0 },
-	{ "later extent touches an earlier one from below", m_touching_before,
-	  0 },
-	{ "the same range on two devices", m_same_range_other_dev, 0 },
-	{ "interleaved, strips of two extents overlap", m_strips_overlap,
-	  -EINVAL },
-	{ "interleaved, strips of one extent overlap",
-	  m_strips_overlap_in_extent, -EINVAL },
 };
 
 static void test_fmap_check(void)
@@ -1764,6 +1349,9 @@ static int m_range_ok(const unsigned char *p, struct m_range *r)
 	       r->off <= UINT64_MAX - r->len;
 }
 
+/* The kernel's MAX_LFS_FILESIZE (64-bit) */
+#define MAX_LFS ((uint64_t)INT64_MAX)
+
 /* The fuzzed maps: FZ_SIZE bytes at most, and room to grow */
 #define FZ_SIZE (128 * 1024)
 #define FZ_RANGES (FZ_SIZE / M_EXT)
@@ -2194,6 +1782,40 @@ static void test_fmap_fuzz(void)
 	   (unsigned long long)many);
 }
 
+#ifdef FAMFS_FMAP_CASES
+/*
+ * The kernel's table (fmap_cases.h), which its selftest serves as GET_FMAP
+ * replies: the checker and the model give each map the kernel's verdict.
+ */
+static void test_fmap_cases(void)
+{
+	size_t i, len;
+	int ret, model;
+
+	for (i = 0; i < sizeof(fmap_cases) / sizeof(fmap_cases[0]); i++) {
+		const struct fmap_case *c = &fmap_cases[i];
+
+		len = fmap_case_encode(c, map_buf);
+		if (len == (size_t)-1) {
+			ok(0, "shared table: %s: more than %d bytes", c->name,
+			   FMAP_CASE_MAX);
+			continue;
+		}
+		ret = fuse_famfs_fmap_check(map_buf, len);
+		model = model_accepts(map_buf, len);
+		ok(ret == -c->err && model == !c->err,
+		   "shared table: %s (%zu bytes): fuse_famfs_fmap_check %d, model %s, want %d",
+		   c->name, len, ret, model ? "accepts" : "rejects", -c->err);
+	}
+}
+#else
+static void test_fmap_cases(void)
+{
+	ok(1,
+	   "shared table # SKIP built without -Dfamfs_fmap_cases=DIR (the kernel's tools/testing/selftests/filesystems/famfs)");
+}
+#endif
+
 static void quiet(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	(void)level;
@@ -2210,6 +1832,7 @@ int main(void)
 		fuse_set_log_func(quiet);
 
 	test_fmap_check();
+	test_fmap_cases();
 	test_fmap_fuzz();
 	test_init();
 	test_init_mixed();

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SRV_MAX_FILES	64
+#define SRV_MAX_FILES	96
 #define SRV_MAX_DEVS	32
 #define SRV_NOP		0x7fffffff	/* no opcode */
 #define SRV_DYN_ID0	(1ULL << 20)	/* node ids of the files named zN */

@@ -30,6 +30,7 @@
 
 #include "../../kselftest_harness.h"
 #include "famfs_srv.h"
+#include "fmap_cases.h"
 
 #define M2	(2ULL << 20)
 #define NODEV_DIR	"/tmp/famfs-kst-nodev"
@@ -818,199 +819,75 @@ TEST_F(famfs, splice_reads_the_device)
 	close(fd);
 }
 
-/* -- Hostile GET_FMAP replies --------------------------------------------- */
+/* -- GET_FMAP replies: the map table (fmap_cases.h) --------------------- */
 
-struct bad_fmap {
-	const char *name;
-	void (*mk)(struct srv_file *f);
-	int err;
-};
-
-#define HDR(f)	((struct fuse_famfs_fmap_header *)(f)->fmap)
-#define SE(f, i) ((struct fuse_famfs_simple_ext *)(HDR(f) + 1) + (i))
-#define IE(f)	((struct fuse_famfs_iext *)(HDR(f) + 1))
-
-static void good_simple(struct srv_file *f)
-{
-	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 2, 3 * M2);
-	fm_se(f, 0, 96 * M2, 2 * M2);
-	fm_se(f, 0, 100 * M2, 2 * M2);
-}
-
-static void good_ie(struct srv_file *f)
-{
-	fm_hdr(f, FUSE_FAMFS_EXT_INTERLEAVE, 1, 4 * M2);
-	fm_ie(f, 2, M2, 4 * M2);
-	fm_se(f, 0, 104 * M2, 2 * M2);
-	fm_se(f, 0, 108 * M2, 2 * M2);
-}
-
-#define MUT(fn, base, stmt) static void fn(struct srv_file *f) { base(f); stmt; }
-MUT(b_version, good_simple, HDR(f)->fmap_version = 2)
-MUT(b_ftype, good_simple, HDR(f)->file_type = 7)
-MUT(b_etype, good_simple, HDR(f)->ext_type = 9)
-MUT(b_next0, good_simple, HDR(f)->nextents = 0)
-MUT(b_next_huge, good_simple, HDR(f)->nextents = 0xffffffff)
-MUT(b_zero_len, good_simple, f->fmap_len = 0)
-MUT(b_short_hdr, good_simple, f->fmap_len = 20)
-MUT(b_truncated, good_simple, f->fmap_len -= 8)
-MUT(b_claims_more, good_simple, HDR(f)->nextents = 3)
-MUT(b_garbage, good_simple, (f->fmap[f->fmap_len] = 0xff, f->fmap_len += 16))
-MUT(b_too_long, good_simple, f->fmap_len = FAMFS_FMAP_MAX + 1)
-MUT(b_fmap_size, good_simple, HDR(f)->fmap_size = f->fmap_len + 24)
-MUT(b_off_unaligned, good_simple, SE(f, 1)->se_offset += 4096)
-MUT(b_len_unaligned, good_simple, SE(f, 0)->se_len -= 4096)
-MUT(b_len0, good_simple, SE(f, 0)->se_len = 0)
-MUT(b_overflow, good_simple, SE(f, 1)->se_offset = ~0ULL - M2 + 1)
-MUT(b_dev64, good_simple, SE(f, 1)->se_devindex = 64)
-MUT(b_dev2_31, good_simple, SE(f, 1)->se_devindex = 1U << 31)
-MUT(b_short_cover, good_simple, HDR(f)->file_size = 4 * M2 + 1)
-MUT(b_ie_nstrips0, good_ie, IE(f)->ie_nstrips = 0)
-MUT(b_ie_nstrips33, good_ie, IE(f)->ie_nstrips = 33)
-MUT(b_ie_nstrips2_31, good_ie, IE(f)->ie_nstrips = 1U << 31)
-MUT(b_ie_chunk0, good_ie, IE(f)->ie_chunk_size = 0)
-MUT(b_ie_chunk_unaligned, good_ie, IE(f)->ie_chunk_size = M2 + 4096)
-MUT(b_ie_strip_short, good_ie, ((struct fuse_famfs_simple_ext *)(IE(f) + 1))->se_len = M2)
-MUT(b_ie_cover, good_ie, HDR(f)->file_size = 5 * M2)
-MUT(b_size_2_63, good_simple, (SE(f, 1)->se_offset = 0, SE(f, 1)->se_len = 1ULL << 63,
-			       HDR(f)->file_size = 1ULL << 63))
-
-/* Two simple extents on device 0: [96, 98) and [97, 99) MiB/2. */
-MUT(b_se_overlap, good_simple, SE(f, 1)->se_offset = 97 * M2)
-/* The strips of one interleaved extent: [104, 106) and [105, 107). */
-#define STRIP(f, i) ((struct fuse_famfs_simple_ext *)(IE(f) + 1) + (i))
-MUT(b_ie_strips_overlap, good_ie, STRIP(f, 1)->se_offset = 105 * M2)
-
-/* A strip of the second interleaved extent inside one of the first. */
-static void b_ie_extents_overlap(struct srv_file *f)
-{
-	fm_hdr(f, FUSE_FAMFS_EXT_INTERLEAVE, 2, 6 * M2);
-	fm_ie(f, 2, M2, 4 * M2);
-	fm_se(f, 0, 104 * M2, 2 * M2);
-	fm_se(f, 0, 108 * M2, 2 * M2);
-	fm_ie(f, 1, M2, 2 * M2);
-	fm_se(f, 0, 109 * M2, 2 * M2);
-}
-
-/* Valid: ranges that touch (one ends where the next starts) share nothing. */
-static void good_se_touch(struct srv_file *f)
-{
-	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 2, 3 * M2);
-	fm_se(f, 0, 98 * M2, 2 * M2);
-	fm_se(f, 0, 96 * M2, 2 * M2);
-}
-
-static void good_ie_touch(struct srv_file *f)
-{
-	fm_hdr(f, FUSE_FAMFS_EXT_INTERLEAVE, 2, 6 * M2);
-	fm_ie(f, 2, M2, 4 * M2);
-	fm_se(f, 0, 104 * M2, 2 * M2);
-	fm_se(f, 0, 106 * M2, 2 * M2);
-	fm_ie(f, 1, M2, 2 * M2);
-	fm_se(f, 0, 102 * M2, 2 * M2);
-}
-
-static void b_ie_mid_page(struct srv_file *f)
-{
-	/* extent 0 ends 4095 bytes before a page boundary, extent 1 follows */
-	fm_hdr(f, FUSE_FAMFS_EXT_INTERLEAVE, 2, 6 * M2 - 4095);
-	fm_ie(f, 2, M2, 4 * M2 - 4095);
-	fm_se(f, 0, 104 * M2, 2 * M2);
-	fm_se(f, 0, 108 * M2, 2 * M2);
-	fm_ie(f, 1, M2, 2 * M2);
-	fm_se(f, 0, 112 * M2, 2 * M2);
-}
-
-static const struct bad_fmap bad_fmaps[] = {
-	{ "version 2", b_version, EINVAL },
-	{ "file type 7", b_ftype, EINVAL },
-	{ "extent type 9", b_etype, EINVAL },
-	{ "nextents 0", b_next0, EINVAL },
-	{ "nextents 2^32-1 with a short buffer", b_next_huge, EINVAL },
-	{ "zero-length reply", b_zero_len, EINVAL },
-	{ "short header", b_short_hdr, EINVAL },
-	{ "truncated extent", b_truncated, EINVAL },
-	{ "more extents claimed than sent", b_claims_more, EINVAL },
-	{ "garbage after the extents", b_garbage, EINVAL },
-	{ "reply one byte longer than asked", b_too_long, EIO },
-	{ "fmap_size not the reply's length", b_fmap_size, EINVAL },
-	{ "offset not 2 MiB aligned", b_off_unaligned, EINVAL },
-	{ "length not 2 MiB aligned", b_len_unaligned, EINVAL },
-	{ "length 0", b_len0, EINVAL },
-	{ "offset + length overflows", b_overflow, EINVAL },
-	{ "device index 64", b_dev64, EINVAL },
-	{ "device index 2^31", b_dev2_31, EINVAL },
-	{ "extents shorter than the file", b_short_cover, EINVAL },
-	{ "interleave nstrips 0", b_ie_nstrips0, EINVAL },
-	{ "interleave nstrips 33", b_ie_nstrips33, EINVAL },
-	{ "interleave nstrips 2^31", b_ie_nstrips2_31, EINVAL },
-	{ "interleave chunk 0", b_ie_chunk0, EINVAL },
-	{ "interleave chunk not 2 MiB aligned", b_ie_chunk_unaligned, EINVAL },
-	{ "interleave strip too short", b_ie_strip_short, EINVAL },
-	{ "interleave shorter than the file", b_ie_cover, EINVAL },
-	{ "file size 2^63 (covered)", b_size_2_63, EINVAL },
-	{ "interleave, not last, ends inside a page", b_ie_mid_page, EINVAL },
-	{ "simple extents overlap on a device", b_se_overlap, EINVAL },
-	{ "strips of an extent overlap on a device", b_ie_strips_overlap, EINVAL },
-	{ "strips of two extents overlap on a device", b_ie_extents_overlap, EINVAL },
-};
-
-/* More extents than the 32 of the first generation: the reply bounds them. */
-static void good_next33(struct srv_file *f)
-{
-	int i;
-
-	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 33, 33 * M2);
-	for (i = 0; i < 33; i++)
-		fm_se(f, 0, (64 + i) * M2, M2);
-	HDR(f)->fmap_size = f->fmap_len;
-}
-
-static const struct bad_fmap good_fmaps[] = {
-	{ "valid simple", good_simple, 0 },
-	{ "valid interleave", good_ie, 0 },
-	{ "simple extents touching on a device", good_se_touch, 0 },
-	{ "strips touching on a device", good_ie_touch, 0 },
-	{ "33 simple extents, fmap_size set", good_next33, 0 },
-};
-
-TEST_F(famfs, hostile_fmaps)
+/*
+ * Every map of the table is a file's GET_FMAP reply: an invalid one fails
+ * the open with the table's errno, a valid one opens with its file size.
+ * libfuse's fuse_famfs_fmap_check() is tested on the same table.
+ */
+TEST_F(famfs, fmap_cases)
 {
 	struct srv *s = self->s;
-	size_t i, n = ARRAY_SIZE(bad_fmaps);
-	char name[16], buf[64];
+	size_t i, n = ARRAY_SIZE(fmap_cases);
+	struct srv_file *f;
+	struct stat st;
+	char name[16];
 	int fd;
 
+	if (self->ndev < 2)
+		SKIP(return, "the table's maps use device indexes 0 and 1: needs two devdax");
+	ASSERT_LE(n, SRV_MAX_FILES);
 	for (i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "bad%zu", i);
-		bad_fmaps[i].mk(srv_add_file(s, name, 3 * M2));
-	}
-	for (i = 0; i < ARRAY_SIZE(good_fmaps); i++) {
-		snprintf(name, sizeof(name), "good%zu", i);
-		good_fmaps[i].mk(srv_add_file(s, name, 0));
-		s->files[s->nfiles - 1].size = HDR(&s->files[s->nfiles - 1])->file_size;
+		const struct fmap_case *c = &fmap_cases[i];
+
+		snprintf(name, sizeof(name), "case%zu", i);
+		f = srv_add_file(s, name, c->err ? 3 * M2 : c->size);
+		f->fmap_len = fmap_case_encode(c, f->fmap);
+		ASSERT_NE((size_t)-1, f->fmap_len) TH_LOG("%s", c->name);
 	}
 	ASSERT_EQ(0, srv_mount(s));
 	for (i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "bad%zu", i);
+		const struct fmap_case *c = &fmap_cases[i];
+
+		snprintf(name, sizeof(name), "case%zu", i);
 		errno = 0;
-		fd = open(fpath(s, name), O_RDWR);
-		EXPECT_EQ(-1, fd) TH_LOG("%s: accepted", bad_fmaps[i].name);
-		EXPECT_EQ(bad_fmaps[i].err, errno) TH_LOG("%s", bad_fmaps[i].name);
-		if (fd >= 0)
-			close(fd);
-		ksft_print_msg("hostile fmap: %-40s -> %s\n", bad_fmaps[i].name,
-			       fd < 0 ? strerror(errno) : "ACCEPTED");
-	}
-	for (i = 0; i < ARRAY_SIZE(good_fmaps); i++) {
-		snprintf(name, sizeof(name), "good%zu", i);
-		fd = open(fpath(s, name), O_RDWR);
-		EXPECT_GE(fd, 0) TH_LOG("%s: %s", good_fmaps[i].name, strerror(errno));
+		fd = open(fpath(s, name), O_RDONLY);
+		ksft_print_msg("fmap case: %-60s -> %s\n", c->name,
+			       fd < 0 ? strerror(errno) : "opened");
+		if (c->err) {
+			EXPECT_EQ(-1, fd) TH_LOG("%s: accepted", c->name);
+			EXPECT_EQ(c->err, errno) TH_LOG("%s", c->name);
+		} else {
+			EXPECT_LE(0, fd) TH_LOG("%s: %s", c->name, strerror(errno));
+		}
 		if (fd < 0)
 			continue;
-		EXPECT_EQ(sizeof(buf), pwrite(fd, buf, sizeof(buf), 0));
+		ASSERT_EQ(0, fstat(fd, &st));
+		EXPECT_EQ(c->size, (uint64_t)st.st_size) TH_LOG("%s", c->name);
 		close(fd);
 	}
+	EXPECT_EQ(0, srv_count(s, FUSE_READ) + srv_count(s, FUSE_WRITE));
+}
+
+/* A reply longer than the buffer offered is the transport's error: EIO. */
+TEST_F(famfs, fmap_reply_too_long)
+{
+	struct srv *s = self->s;
+	struct srv_file *f;
+	int fd;
+
+	f = srv_add_file(s, "long", M2);
+	fm_hdr(f, FUSE_FAMFS_EXT_SIMPLE, 1, M2);
+	fm_se(f, 0, 64 * M2, M2);
+	f->fmap_len = FAMFS_FMAP_MAX + 1;
+	ASSERT_EQ(0, srv_mount(s));
+	errno = 0;
+	fd = open(fpath(s, "long"), O_RDONLY);
+	EXPECT_EQ(-1, fd);
+	EXPECT_EQ(EIO, errno) TH_LOG("%s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
 }
 
 TEST_F(famfs, fmap_server_error_then_retry)

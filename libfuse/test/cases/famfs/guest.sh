@@ -21,46 +21,37 @@
 #      is refused with EFBIG over the io_uring, whose replies hold max_write.
 #      It needs devices of 512 MiB (scripts/vm --size 512).
 #
-# usage: famfs_guest_test.sh                (as root, in the guest)
-#        famfs_guest_test.sh --share a|b    two hosts on the same memory
-#                                           (scripts/vm --peer), $TOKEN set
+# usage: cases/famfs/guest.sh                (as root, in the guest)
+#        cases/famfs/guest.sh --share a|b    two hosts on the same memory
+#                                            (scripts/vm --peer), $TOKEN set
 # --share: both hosts mount the same manifest with famfs_test_server; host a
 # writes its TOKEN into a file with write(2), host b waits for it with
 # read(2), checks it through mmap, then writes its own into another file,
 # which a waits for.  Both give the devices in the order of their views, so
 # device n is the same memory on both hosts.
-# The binaries: $FAMFS_LL and $FAMFS_TEST_SERVER, or those of
-# build/libfuse-build of the checkout this script is in.
+# The binaries: $FAMFS_LL and $FAMFS_TEST_SERVER, or those of the build
+# (cases/lib/famfs_tap.sh).  A test of test/run-tests.py too, where it
+# skips unless $FAMFS_DAX_DEVS and $FAMFS_DEV_VIEWS are set.
+# GROUP: famfs
+# TIMEOUT: 900
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/../lib/famfs_tap.sh"
 share=""
 [ "${1:-}" = --share ] && share=${2:-}
-find_bin() { # relative path in the build directory
-	local c
-	for c in "$here/../../build/libfuse-build/$1" "$here/../../libfuse-build/$1"; do
-		[ -x "$c" ] && echo "$c" && return
-	done
-}
-ex=${FAMFS_LL:-$(find_bin example/famfs_ll)}
-srv=${FAMFS_TEST_SERVER:-$(find_bin test/famfs_test_server)}
+ex=${FAMFS_LL:-$(famfs_bin example/famfs_ll)}
+srv=${FAMFS_TEST_SERVER:-$(famfs_bin test/famfs_test_server)}
 [ -n "$ex" ] && [ -x "$ex" ] && [ -n "$srv" ] && [ -x "$srv" ] ||
-	{ echo "1..0 # SKIP famfs_ll and famfs_test_server not built (scripts/lbuild)"; exit 0; }
+	skip_all "famfs_ll and famfs_test_server not built"
 read -ra devs <<<"${FAMFS_DAX_DEVS:-}"
-[ ${#devs[@]} -ge 2 ] || { echo "1..0 # SKIP needs two devdax in \$FAMFS_DAX_DEVS (scripts/vm)"; exit 0; }
+[ ${#devs[@]} -ge 2 ] ||
+	skip_all "needs a famfs kernel and two devdax bound to fsdev_dax in \$FAMFS_DAX_DEVS (the workbench's scripts/vm sets it)"
 devs=("${devs[@]:0:2}")
 
 w=$(mktemp -d /tmp/famfs-guest.XXXXXX)
 mnt=$w/mnt
 stats=${FAMFS_OUT:-$w}/famfs_test_server.stats
 mkdir -p "$mnt"
-n=0 failed=0 pid=""
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	[ $# = 0 ] || printf '%s\n' "$@" | sed 's/^/#   /'
-}
+pid=""
 t() { # name command...: ok if the command succeeds
 	local name=$1 out
 	shift
@@ -567,5 +558,4 @@ else
 	echo 0 >$uring
 fi
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

@@ -3,24 +3,26 @@
 # A famfs server builds against an installed libfuse alone: the headers and
 # the library of the install prefix, found through pkg-config fuse3, nothing
 # from the source or build trees.  Host only (nothing is mounted): builds
-# famfs_install_server.c (next to this script) and runs it (--help, --map),
-# and compiles example/famfs_ll.c the same way.  TAP on stdout.
+# install_server.c (next to this script) and runs it (--help, --map), and
+# compiles example/famfs_ll.c the same way.  TAP on stdout; a test of
+# test/run-tests.py, which needs FUSE_PREFIX (meson install puts the library
+# there; the runner does not install).
 #
-# usage: famfs_install_test.sh [PREFIX]
+# usage: cases/famfs/install.sh [PREFIX]
 #   The install prefix: $1, or $FUSE_PREFIX, or build/libfuse-prefix of the
 #   checkout this script is in.  CC (default cc) is the compiler.
+# GROUP: famfs quick
 set -uo pipefail
+. "$(dirname "$0")/../lib/famfs_tap.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 prefix=${1:-${FUSE_PREFIX:-}}
-if [ -z "$prefix" ]; then
-	for c in "$here/../../build/libfuse-prefix" "$here/../../libfuse-prefix"; do
+if [ -z "$prefix" ] && [ -z "${TEST_NAME:-}" ]; then
+	for c in "$here/../../../../build/libfuse-prefix" "$here/../../../../libfuse-prefix"; do
 		[ -d "$c" ] && prefix=$c && break
 	done
 fi
-if [ -z "$prefix" ] || [ ! -f "$prefix/lib/pkgconfig/fuse3.pc" ]; then
-	echo "1..0 # SKIP no installed libfuse (scripts/lbuild installs it)"
-	exit 0
-fi
+[ -n "$prefix" ] && [ -f "$prefix/lib/pkgconfig/fuse3.pc" ] ||
+	skip_all "no installed libfuse: FUSE_PREFIX=DIR, where meson install put it${prefix:+ (not $prefix)}"
 prefix=$(cd "$prefix" && pwd)
 cc=${CC:-cc}
 cxx=${CXX:-c++}
@@ -33,13 +35,6 @@ cd "$tmp" || exit 1
 unset CPATH C_INCLUDE_PATH CPLUS_INCLUDE_PATH LIBRARY_PATH LD_LIBRARY_PATH
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { # description [detail file]
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[ -z "${2:-}" ] || head -n 20 "$2" | sed 's/^/#   /'
-}
 
 # --- pkg-config ------------------------------------------------------------
 pc_prefix=$(pkg-config --variable=prefix fuse3 2>pc.err)
@@ -57,7 +52,7 @@ done
 if [ "$pc_prefix" = "$prefix" ] && [ -z "$outside" ] && [ -n "$libs" ]; then
 	ok "pkg-config fuse3 is the install's ($prefix): $(echo $cflags $libs)"
 else
-	not_ok "pkg-config fuse3: prefix '$pc_prefix', not the install's, or paths outside it:${outside:- none}" pc.err
+	not_ok "pkg-config fuse3: prefix '$pc_prefix', not the install's, or paths outside it:${outside:- none}" "$(head -n 20 pc.err)"
 fi
 
 # --- the public header alone -------------------------------------------------
@@ -79,11 +74,11 @@ fi
 if [ ! -s hdr.err ]; then
 	ok "fuse_famfs.h is installed, self-contained and defines FUSE_DEV_IOC_DAXDEV_OPEN (C99 pedantic, C++, after a <linux/fuse.h> without famfs)"
 else
-	not_ok "fuse_famfs.h: $prefix/include/fuse3/fuse_famfs.h is missing or does not compile alone" hdr.err
+	not_ok "fuse_famfs.h: $prefix/include/fuse3/fuse_famfs.h is missing or does not compile alone" "$(head -n 20 hdr.err)"
 fi
 
 # --- a small famfs server ----------------------------------------------------
-cp "$here/famfs_install_server.c" server.c
+cp "$here/install_server.c" server.c
 # -H: every header read, to show where the fuse ones came from
 if $cc -H -Wall -Wextra -Werror $cflags server.c -o server $libs \
 	-Wl,-rpath,"$libdir" >build.log 2>&1; then
@@ -91,14 +86,14 @@ if $cc -H -Wall -Wextra -Werror $cflags server.c -o server $libs \
 		grep -E '/(fuse[^/]*|cuse_lowlevel|libfuse_config)\.h$' |
 		grep -v "^$prefix/include/fuse3/" || true)
 	if [ -z "$bad" ]; then
-		ok "famfs server (famfs_install_server.c) compiles and links with pkg-config fuse3 alone: fuse headers from $prefix/include/fuse3"
+		ok "famfs server (install_server.c) compiles and links with pkg-config fuse3 alone: fuse headers from $prefix/include/fuse3"
 	else
 		echo "$bad" >bad.log
-		not_ok "famfs server: fuse headers read from outside the install" bad.log
+		not_ok "famfs server: fuse headers read from outside the install" "$(head -n 20 bad.log)"
 	fi
 else
 	grep -vE '^(\.+ |Multiple include guards may be useful for:$|/)' build.log >build.err
-	not_ok "famfs server (famfs_install_server.c) does not build against the install" build.err
+	not_ok "famfs server (install_server.c) does not build against the install" "$(head -n 20 build.err)"
 fi
 
 if [ -x server ]; then
@@ -110,35 +105,33 @@ if [ -x server ]; then
 		ok "famfs server binds the famfs symbols, fuse_daxdev_open() (under #ifdef FUSE_DEV_IOC_DAXDEV_OPEN) included, at version FUSE_3.19, from $lib"
 	else
 		echo "symbols: $sym; libfuse3: $lib" >sym.log
-		not_ok "famfs server: famfs symbols or library not as expected" sym.log
+		not_ok "famfs server: famfs symbols or library not as expected" "$(head -n 20 sym.log)"
 	fi
 	./server --help >help.log 2>&1
 	rc=$?
 	if [ $rc = 0 ] && grep -q 'usage:' help.log; then
 		ok "famfs server runs: --help exits 0"
 	else
-		not_ok "famfs server --help: exit $rc" help.log
+		not_ok "famfs server --help: exit $rc" "$(head -n 20 help.log)"
 	fi
 	./server --map >map.log 2>&1
 	rc=$?
 	if [ $rc = 0 ] && grep -q 'accepted' map.log; then
 		ok "famfs server runs: fuse_famfs_fmap_check() of the installed library accepts its one-extent map"
 	else
-		not_ok "famfs server --map: exit $rc" map.log
+		not_ok "famfs server --map: exit $rc" "$(head -n 20 map.log)"
 	fi
 fi
 
 # --- the example server -------------------------------------------------------
-ex=$here/../example/famfs_ll.c
-if [ -f "$ex" ]; then
-	cp "$ex" famfs_ll.c
-	if $cc -Wall -Wextra -Werror $cflags famfs_ll.c -o famfs_ll $libs \
-		-Wl,-rpath,"$libdir" >famfs_ll.log 2>&1 && ./famfs_ll --help >/dev/null 2>&1; then
-		ok "example/famfs_ll.c compiles and links with pkg-config fuse3 alone, and runs (--help)"
-	else
-		not_ok "example/famfs_ll.c does not build against the install" famfs_ll.log
-	fi
+ex=$here/../../../example/famfs_ll.c
+if [ ! -f "$ex" ]; then
+	not_ok "example/famfs_ll.c: no $ex"
+elif cp "$ex" famfs_ll.c && $cc -Wall -Wextra -Werror $cflags famfs_ll.c -o famfs_ll $libs \
+	-Wl,-rpath,"$libdir" >famfs_ll.log 2>&1 && ./famfs_ll --help >/dev/null 2>&1; then
+	ok "example/famfs_ll.c compiles and links with pkg-config fuse3 alone, and runs (--help)"
+else
+	not_ok "example/famfs_ll.c does not build against the install" "$(head -n 20 famfs_ll.log)"
 fi
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

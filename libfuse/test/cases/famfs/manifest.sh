@@ -3,25 +3,16 @@
 # Host tests of test/famfs_test_server's manifest parser and layout,
 # through --check (lay out, check every map, print; no mount).  No devdax
 # needed: --fake-devices lets regular files stand in for the devices, in
-# --check mode only.  TAP on stdout.
+# --check mode only.  TAP on stdout; a test of test/run-tests.py.
 #
-# usage: famfs_manifest_test.sh [FAMFS_TEST_SERVER]
-#   The binary: $1, or $FAMFS_TEST_SERVER, or
-#   build/libfuse-build/test/famfs_test_server of the checkout this script
-#   is in.
+# usage: cases/famfs/manifest.sh [FAMFS_TEST_SERVER]
+#   The binary: $1, or $FAMFS_TEST_SERVER, or test/famfs_test_server of the
+#   build (cases/lib/famfs_tap.sh).
+# GROUP: famfs quick
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-bin=${1:-${FAMFS_TEST_SERVER:-}}
-if [ -z "$bin" ]; then
-	for c in "$here/../../build/libfuse-build/test/famfs_test_server" \
-		"$here/../../libfuse-build/test/famfs_test_server"; do
-		[ -x "$c" ] && bin=$c && break
-	done
-fi
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-	echo "1..0 # SKIP famfs_test_server not built (scripts/lbuild)"
-	exit 0
-fi
+. "$(dirname "$0")/../lib/famfs_tap.sh"
+bin=${1:-${FAMFS_TEST_SERVER:-$(famfs_bin test/famfs_test_server)}}
+[ -n "$bin" ] && [ -x "$bin" ] || skip_all "famfs_test_server not built"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/famfs-manifest-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -29,14 +20,6 @@ cd "$tmp" || exit 1
 truncate -s 256M d0 d1
 truncate -s 64M small
 
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)) failed=$((failed + 1))
-	echo "not ok $n - $1"
-	shift
-	printf '%s\n' "$@" | sed 's/^/#   /'
-}
 check() { # manifest options...
 	local m=$1
 	shift
@@ -222,5 +205,4 @@ out=$(check one --dev=tiny 2>&1)
 out=$("$bin" --manifest=good --dev=d0 2>&1)
 [ $? = 1 ] && [[ $out == *"no mount point"* ]] && ok "no mount point without --check: error" || not_ok "no mount point" "$out"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

@@ -1,7 +1,7 @@
 /*
   FUSE: Filesystem in Userspace
 
-  The smallest famfs server: built by test/famfs_install_test.sh against an
+  The smallest famfs server: built by test/cases/famfs/install.sh against an
   installed libfuse alone (pkg-config fuse3), which it shows is enough.  It
   asks for FUSE_CAP_DAX_FMAP, maps every file to the 2 MiB at 2 MiB of
   device 0, and registers that device with fuse_daxdev_open() where the
