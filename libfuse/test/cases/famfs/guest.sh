@@ -252,21 +252,21 @@ holds() { # file token: the file starts with the token (read(2))
 }
 share_test() {
 	local me=$share other mine theirs
-	[ -n "${TOKEN:-}" ] || { echo "1..0 # SKIP --share needs \$TOKEN"; exit 1; }
+	[ -n "${TOKEN:-}" ] || { not_ok "--share needs \$TOKEN"; tap_done; exit; }
 	case $me in
 	a) other=b mine=$mnt/data/simple theirs=$mnt/data/odd ;;
 	b) other=a mine=$mnt/data/odd theirs=$mnt/data/simple ;;
-	*) echo "1..0 # SKIP --share a or b"; exit 1 ;;
+	*) not_ok "--share a or b, not '$me'"; tap_done; exit ;;
 	esac
 	# Device n must be the same memory on both hosts: the view order.
 	if [ -n "$noview" ]; then
 		not_ok "host $me: the devices in the order of their views # no view of $noview"
-		echo "1..$n"
-		exit 1
+		tap_done
+		exit
 	fi
 	ok "host $me: --dev ${devs[*]} (views ${views[*]##*/})"
 	start_server "$w/manifest" && ok "host $me: famfs_test_server mounted" ||
-		{ not_ok "host $me: famfs_test_server mounted" "$(cat "$w/server.log")"; echo "1..$n"; exit 1; }
+		{ not_ok "host $me: famfs_test_server mounted" "$(cat "$w/server.log")"; tap_done; exit; }
 	if [ $me = a ]; then
 		t "host a: write(2) its token into ${mine#$mnt}" \
 			dd of="$mine" conv=notrunc status=none <<<"$TOKEN-a"
@@ -288,8 +288,7 @@ share_test() {
 		not_ok "host $me: request counts" "$(cat "$w/server.log")"
 	fi
 	stop_server && ok "host $me: unmount" || not_ok "host $me: unmount" "$(tail -n3 "$w/server.log")"
-	echo "1..$n"
-	[ $failed = 0 ]
+	tap_done
 }
 
 # --- the manifest of famfs_test_server --------------------------------------
@@ -410,8 +409,8 @@ if start_server "$w/manifest"; then
 	ok "famfs_test_server mounted on $mnt"
 else
 	not_ok "famfs_test_server mounted" "$(cat "$w/server.log")"
-	echo "1..$n"
-	exit 1
+	tap_done
+	exit
 fi
 t "readdir lists the manifest's files" \
 	test "$(ls "$mnt/data" | tr '\n' ' ')" = "odd simple wide "
