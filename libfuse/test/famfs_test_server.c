@@ -253,7 +253,7 @@ struct dev {
 	uint64_t size;
 	bool fake; /* a regular file standing in (--check only) */
 	struct range *used; /* allocated, sorted by start */
-	size_t nused;
+	size_t nused, cap;
 };
 
 struct ext {
@@ -471,22 +471,34 @@ static int dev_open(struct dev *d)
 
 /*
  * Mark [off, off + len) of a device used by owner.  NULL, or the range it
- * would overlap.
+ * would overlap.  The used ranges are sorted and disjoint, so their ends
+ * are sorted too: a binary search finds the first that ends after off
+ * (a map of 10^5 extents is laid out in O(n log n)).
  */
 static const struct range *dev_take(struct dev *d, uint64_t off, uint64_t len,
 				    const struct entry *owner)
 {
-	size_t i;
+	size_t lo = 0, hi = d->nused;
 
-	for (i = 0; i < d->nused && d->used[i].start < off + len; i++)
-		if (d->used[i].end > off)
-			return &d->used[i];
-	d->used = realloc(d->used, (d->nused + 1) * sizeof(*d->used));
-	if (!d->used)
-		abort();
-	memmove(&d->used[i + 1], &d->used[i],
-		(d->nused - i) * sizeof(*d->used));
-	d->used[i] = (struct range){ off, off + len, owner };
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->used[mid].end > off)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo < d->nused && d->used[lo].start < off + len)
+		return &d->used[lo];
+	if (d->nused == d->cap) {
+		d->cap = d->cap ? 2 * d->cap : 8;
+		d->used = realloc(d->used, d->cap * sizeof(*d->used));
+		if (!d->used)
+			abort();
+	}
+	memmove(&d->used[lo + 1], &d->used[lo],
+		(d->nused - lo) * sizeof(*d->used));
+	d->used[lo] = (struct range){ off, off + len, owner };
 	d->nused++;
 	return NULL;
 }
