@@ -129,6 +129,8 @@ got=$(check many --dev=dhuge 2>&1 | grep '^ino' | sed 's/.*extents=//' | tr ',' 
 # name | manifest (printf format) | line | text expected in the error
 bad_cases=(
 	"overlap|file /a size=4M extents=0:4M:4M\nfile /b size=2M extents=0:6M:2M\n|2|overlaps /a (line 1)"
+	"overlap from below|file /a size=2M extents=0:6M:2M\nfile /b size=4M extents=0:4M:4M\n|2|overlaps /a (line 1)"
+	"overlap inside one file|file /a size=6M extents=0:8M:2M,0:2M:2M,0:6M:4M\n|1|extent 2 (0:0x600000:0x400000): overlaps /a (line 1)"
 	"too many strips|file /a size=66M layout=interleave devs=$(printf '0,%.0s' $(seq 0 32) | sed 's/,$//')\n|1|more than 32 strips"
 	"file larger than the device|dir /d\nfile /d/a size=1G\n|2|needs 1073741824 bytes on device 0"
 	"files larger than the free space|file /x size=200M\nfile /y size=100M\n|2|/y does not fit"
